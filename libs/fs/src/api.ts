@@ -1,0 +1,239 @@
+/**
+ * The filesystem engine API: what the protocol layer (libs/nfs) calls.
+ *
+ * Everything here is protocol-neutral: the engine knows nothing of NFS, XDR or credentials
+ * checks (permission checks are the protocol layer's, made on the attributes this API returns;
+ * the engine is privileged, like a kernel VFS below its permission layer).
+ *
+ * Contract:
+ * - Files are named by `FileRef` (inode number + generation). A ref whose inode is gone or was
+ *   reused with another generation fails with FsErrorCode.STALE, never touches another file.
+ * - Expected failures throw `FsError` with a code; anything else thrown is an internal fault
+ *   (the protocol layer answers SERVERFAULT and logs it).
+ * - Metadata operations are durable when their promise resolves (RFC 1813 §3.3 "modifying
+ *   operations ... committed to stable storage before returning"). `write` with
+ *   StableHow.UNSTABLE may be buffered; `commit` makes everything written before it durable.
+ * - Modifying operations return weak cache consistency data: `before` is taken atomically with
+ *   the change (no other operation on this filesystem runs between before, change and after).
+ *   A failing modifying operation throws FsError whose `wcc` holds the same for the directory
+ *   or file it concerned, when the engine got that far.
+ */
+
+/** RFC 1813 §2.3.5 ftype3 values, so the mapping is the identity. */
+export enum FileType {
+  REG = 1,
+  DIR = 2,
+  BLK = 3,
+  CHR = 4,
+  LNK = 5,
+  SOCK = 6,
+  FIFO = 7,
+}
+
+export interface Timespec {
+  sec: number; // seconds since the epoch, a safe integer (RFC 1813 nfstime3 is 32-bit unsigned)
+  nsec: number; // 0..999_999_999
+}
+
+export interface FileRef {
+  ino: bigint;
+  generation: number;
+}
+
+export interface Attr {
+  type: FileType;
+  mode: number; // permission bits and setuid/setgid/sticky: 0o7777
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: bigint;
+  used: bigint; // bytes of storage allocated
+  rdevMajor: number;
+  rdevMinor: number;
+  fsid: bigint;
+  ino: bigint; // fileid3
+  generation: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+}
+
+/** RFC 1813 §2.6 wcc_attr: what a client needs to validate its cache. */
+export interface WccAttr {
+  size: bigint;
+  mtime: Timespec;
+  ctime: Timespec;
+}
+
+export interface Wcc {
+  before?: WccAttr;
+  after?: Attr;
+}
+
+/** RFC 1813 §2.3.? sattr3 in engine terms; `undefined` = leave as is. */
+export interface SetAttrs {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: bigint;
+  atime?: Timespec | 'now';
+  mtime?: Timespec | 'now';
+}
+
+/** RFC 1813 §3.3.7 stable_how. */
+export enum StableHow {
+  UNSTABLE = 0,
+  DATA_SYNC = 1,
+  FILE_SYNC = 2,
+}
+
+export type CreateMode =
+  | { how: 'unchecked'; attrs: SetAttrs }
+  | { how: 'guarded'; attrs: SetAttrs }
+  /** The verifier (8 bytes) is stored durably with the new file; a retransmit with the same
+   * verifier finds the file and succeeds (RFC 1813 §3.3.8). */
+  | { how: 'exclusive'; verifier: Buffer };
+
+export interface NewNodeOwner {
+  uid: number;
+  gid: number;
+}
+
+export interface DirEntry {
+  /** Stable cookie: resuming after it lists every entry that existed throughout, once. */
+  cookie: bigint;
+  name: string;
+  ino: bigint;
+  /** Present when readdir was asked for attributes (READDIRPLUS). */
+  attr?: Attr;
+}
+
+export interface ReaddirResult {
+  entries: DirEntry[];
+  eof: boolean;
+  dirAttr: Attr;
+}
+
+export interface FsStat {
+  totalBytes: bigint;
+  freeBytes: bigint;
+  availBytes: bigint;
+  totalFiles: bigint;
+  freeFiles: bigint;
+  availFiles: bigint;
+}
+
+export interface FsInfo {
+  /** Largest file size the engine supports. */
+  maxFileSize: bigint;
+  /** Engine block size: preferred I/O multiple. */
+  blockSize: number;
+  /** Timestamp granularity the engine keeps. */
+  timeDeltaNs: number;
+  maxNameBytes: number;
+  maxLinks: number;
+}
+
+/** Engine error codes. libs/nfs maps every one to an nfsstat3 (exhaustively). */
+export enum FsErrorCode {
+  PERM = 'PERM',
+  NOENT = 'NOENT',
+  IO = 'IO',
+  ACCES = 'ACCES',
+  EXIST = 'EXIST',
+  XDEV = 'XDEV',
+  NOTDIR = 'NOTDIR',
+  ISDIR = 'ISDIR',
+  INVAL = 'INVAL',
+  FBIG = 'FBIG',
+  NOSPC = 'NOSPC',
+  ROFS = 'ROFS',
+  MLINK = 'MLINK',
+  NAMETOOLONG = 'NAMETOOLONG',
+  NOTEMPTY = 'NOTEMPTY',
+  STALE = 'STALE',
+  BAD_COOKIE = 'BAD_COOKIE',
+  NOTSUPP = 'NOTSUPP',
+  /** The ctime guard of SETATTR did not match (RFC 1813 §3.3.2). */
+  NOT_SYNC = 'NOT_SYNC',
+  /** Temporarily unable (lease lost, filesystem frozen for a move): retry later. */
+  JUKEBOX = 'JUKEBOX',
+}
+
+export class FsError extends Error {
+  constructor(
+    readonly code: FsErrorCode,
+    message?: string,
+    /** wcc data of the directory (or file) the failed operation concerned, when known. */
+    readonly wcc?: Wcc,
+    /** For RENAME failures: wcc of the target directory. */
+    readonly wcc2?: Wcc,
+  ) {
+    super(message ?? code);
+    this.name = 'FsError';
+  }
+}
+
+export interface ReadResult {
+  data: Buffer;
+  eof: boolean;
+  attr: Attr;
+}
+
+export interface WriteResult {
+  count: number;
+  committed: StableHow;
+  wcc: Wcc;
+}
+
+/**
+ * One mounted filesystem. Methods may be called concurrently; the engine orders them.
+ */
+export interface FileSystem {
+  readonly fsid: bigint;
+  readonly root: FileRef;
+  readonly info: FsInfo;
+  /** RFC 1813 writeverf3: changes whenever buffered (UNSTABLE) data could have been lost. */
+  readonly writeVerifier: Buffer;
+
+  getattr(file: FileRef): Promise<Attr>;
+  setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec): Promise<Wcc>;
+  lookup(dir: FileRef, name: string): Promise<{ attr: Attr; dirAttr: Attr }>;
+  /** `count` is capped by the caller at its rtmax. */
+  read(file: FileRef, offset: bigint, count: number): Promise<ReadResult>;
+  write(file: FileRef, offset: bigint, data: Buffer, stable: StableHow): Promise<WriteResult>;
+  /** Makes every earlier write to the file durable (RFC 1813 §3.3.21; offset/count advisory). */
+  commit(file: FileRef, offset: bigint, count: number): Promise<Wcc>;
+
+  create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  mknod(
+    dir: FileRef,
+    name: string,
+    type: FileType.BLK | FileType.CHR | FileType.SOCK | FileType.FIFO,
+    rdev: { major: number; minor: number },
+    attrs: SetAttrs,
+    owner: NewNodeOwner,
+  ): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  readlink(file: FileRef): Promise<{ target: string; attr: Attr }>;
+  remove(dir: FileRef, name: string): Promise<Wcc>;
+  rmdir(dir: FileRef, name: string): Promise<Wcc>;
+  rename(fromDir: FileRef, fromName: string, toDir: FileRef, toName: string): Promise<{ fromWcc: Wcc; toWcc: Wcc }>;
+  link(file: FileRef, dir: FileRef, name: string): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  /**
+   * Entries after `cookie` (0 = from the start, "." and ".." included) in cookie order,
+   * stopping when `accept` returns false for an entry (that entry is not consumed) or at the end.
+   */
+  readdir(
+    dir: FileRef,
+    cookie: bigint,
+    withAttrs: boolean,
+    accept: (entry: DirEntry) => boolean,
+  ): Promise<ReaddirResult>;
+  statfs(): Promise<FsStat>;
+
+  /** Flush buffered data and metadata (graceful shutdown, handover). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

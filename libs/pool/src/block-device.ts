@@ -1,0 +1,45 @@
+/**
+ * A block device as the pool sees it: a fixed-size byte range with positional I/O and a
+ * durability barrier. Implementations: a regular file or a block device (file-device.ts), and
+ * in tests memory and crash-simulating wrappers.
+ *
+ * Contract: a write is durable only after a later `sync()` resolves; a crash may drop or tear
+ * any write not covered by a completed sync. Reads see every completed write.
+ */
+export interface BlockDevice {
+  readonly path: string;
+  readonly sizeBytes: number;
+  /** Reads exactly buf.length bytes at `pos` (throws on a short read inside the device). */
+  read(buf: Buffer, pos: number): Promise<void>;
+  write(buf: Buffer, pos: number): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A filesystem's address space: the concatenation of the slices the pool gave it, in slice
+ * order. Logical positions are stable (slice k covers [k*sliceBytes, (k+1)*sliceBytes) minus its
+ * header, see FORMAT.md), so metadata can store them.
+ */
+export interface Space {
+  /** Bytes currently addressable (number of slices x usable bytes per slice). */
+  readonly sizeBytes: number;
+  /** Usable bytes in one slice (the slice minus its header). */
+  readonly sliceDataBytes: number;
+  read(buf: Buffer, pos: number): Promise<void>;
+  write(buf: Buffer, pos: number): Promise<void>;
+  /** A barrier over every device this space touches. */
+  sync(): Promise<void>;
+  /**
+   * Take one more slice from the pool (durably recorded on the slice before it resolves).
+   * Throws PoolFullError when the pool or the filesystem's size limit has no room.
+   */
+  grow(): Promise<void>;
+}
+
+export class PoolFullError extends Error {
+  constructor(message = 'no free slice in the pool') {
+    super(message);
+    this.name = 'PoolFullError';
+  }
+}

@@ -1,0 +1,3 @@
+export type { BlockDevice, Space } from './block-device';
+export { PoolFullError } from './block-device';
+export { MemoryDevice } from './memory-device';
