@@ -1,0 +1,21 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
+import { HealthController } from './health.controller';
+import { MoverService } from './mover.service';
+import { CONFIG, LOGGER } from './tokens';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: MoverConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      controllers: [HealthController],
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: MoverMetrics, useValue: new MoverMetrics() },
+        MoverService,
+      ],
+    };
+  }
+}

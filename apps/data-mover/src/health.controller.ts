@@ -1,0 +1,34 @@
+import { Controller, Get, Header, HttpCode, HttpException, HttpStatus } from '@nestjs/common';
+import { MoverMetrics } from '@ferry/platform';
+import { MoverService } from './mover.service';
+
+/** Liveness, readiness and Prometheus metrics of the data mover. */
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly mover: MoverService,
+    private readonly metrics: MoverMetrics,
+  ) {}
+
+  /** Alive: the process answers and no filesystem has failed (a failed engine needs a restart). */
+  @Get('healthz')
+  @HttpCode(200)
+  healthz(): { status: string } {
+    const failure = this.mover.failure();
+    if (failure) throw new HttpException({ status: 'failed', reason: failure }, HttpStatus.SERVICE_UNAVAILABLE);
+    return { status: 'ok' };
+  }
+
+  /** Ready: filesystems are open and the NFS listeners accept connections. */
+  @Get('readyz')
+  readyz(): { status: string; filesystems: number; connections: number } {
+    if (!this.mover.isReady()) throw new HttpException({ status: 'starting' }, HttpStatus.SERVICE_UNAVAILABLE);
+    return { status: 'ready', filesystems: this.mover.filesystemCount(), connections: this.mover.connectionCount() };
+  }
+
+  @Get('metrics')
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  async metricsText(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The data mover's data plane inside Nest: opens the pool and the filesystems it serves, binds
+ * the RPC listeners (MOUNT and NFS on one port, the portmapper), and on shutdown stops
+ * accepting calls, lets in-flight ones finish, and flushes buffered data before the process
+ * exits (SIGTERM loses nothing a client was told is written, and nothing UNSTABLE either).
+ */
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { promises as fsp } from 'node:fs';
+import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
+import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
+import { NfsService, PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
+import { Pool } from '@ferry/pool';
+import { formatFileSystem, formatVolume, openFileSystem, openVolume, type FileSystem, type Timespec, type Volume } from '@ferry/fs';
+import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, loadExports, loadHandleKey } from './embedded-store';
+import { CONFIG, LOGGER } from './tokens';
+
+const PROG_NFS = 100003;
+const PROG_MOUNT = 100005;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+
+function nowTimespec(): Timespec {
+  const ns = process.hrtime.bigint() - HR_BASE + WALL_BASE_NS;
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
+}
+// Wall clock with nanosecond resolution: the wall time at start plus the monotonic time since.
+const WALL_BASE_NS = BigInt(Date.now()) * 1_000_000n;
+const HR_BASE = process.hrtime.bigint();
+
+@Injectable()
+export class MoverService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private pool?: Pool;
+  private volume?: Volume;
+  private fs?: FileSystem;
+  private rpc?: RpcServer;
+  private portmapServer?: RpcServer;
+  private rpcbindMappings: PortmapMapping[] = [];
+  private ready = false;
+  private failed?: string;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: MoverConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: MoverMetrics,
+  ) {}
+
+  isReady(): boolean {
+    return this.ready && !this.failed;
+  }
+  failure(): string | undefined {
+    return this.failed;
+  }
+  filesystemCount(): number {
+    return this.fs ? 1 : 0;
+  }
+  connectionCount(): number {
+    return this.rpc?.connectionCount ?? 0;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { dataDir } = this.config;
+    await ensureDataDir(dataDir);
+    const handleKey = await loadHandleKey(dataDir);
+    const exports = await loadExports(dataDir);
+    this.fs = await this.openDefaultFileSystem();
+
+    const nfs = new NfsService({
+      filesystems: new Map([[this.fs.fsid, this.fs]]),
+      exports,
+      handleKey,
+      logger: this.logger.child({ component: 'nfs' }),
+      stats: { bytesRead: (n) => this.metrics.bytesRead.inc(n), bytesWritten: (n) => this.metrics.bytesWritten.inc(n) },
+    });
+    this.rpc = new RpcServer({ programs: nfs.programs(), observer: this.observer(), logger: this.logger.child({ component: 'rpc' }) });
+    const host = this.config.bindAddress;
+    await this.rpc.listenTcp(this.config.nfsPort, host);
+    await this.rpc.listenUdp(this.config.nfsPort, host);
+    this.logger.info({ port: this.config.nfsPort, host, exports: exports.map((e) => e.path) }, 'MOUNT v3 and NFS v3 listening (TCP and UDP)');
+    await this.startPortmapper();
+    this.ready = true;
+  }
+
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    this.logger.info({ signal }, 'shutting down: finishing in-flight calls and flushing data');
+    this.ready = false;
+    if (this.rpcbindMappings.length) {
+      await unregisterFromRpcbind(this.rpcbindMappings, { host: '127.0.0.1', port: this.config.portmapPort, timeoutMs: 1000 }).catch((err: unknown) =>
+        this.logger.warn({ err }, 'could not unregister from rpcbind'),
+      );
+    }
+    await this.portmapServer?.close();
+    await this.rpc?.close();
+    if (this.fs) {
+      await this.fs.flush();
+      await this.fs.close();
+    }
+    await this.volume?.close();
+    await this.pool?.close();
+    this.logger.info('stopped cleanly');
+  }
+
+  private observer(): RpcObserver {
+    return {
+      onCallDone: (_call, programName, procName, durationNs, ok) => {
+        this.metrics.calls.inc({ program: programName, procedure: procName, result: ok ? 'ok' : 'error' });
+        this.metrics.latency.observe({ program: programName, procedure: procName }, Number(durationNs) / 1e9);
+      },
+      onError: (call, err) => {
+        this.metrics.rpcErrors.inc();
+        this.logger.error({ err, xid: call?.xid, prog: call?.prog, proc: call?.proc }, 'internal fault in RPC call');
+      },
+    };
+  }
+
+  /** Opens (or on first start creates) the pool device and the default filesystem. */
+  private async openDefaultFileSystem(): Promise<FileSystem> {
+    const devPath = join(this.config.dataDir, 'pool', 'dev0.img');
+    let fresh = false;
+    try {
+      await fsp.access(devPath);
+    } catch {
+      fresh = true;
+    }
+    if (fresh) {
+      const bytes = this.config.poolBytes || (await defaultPoolBytes(this.config.dataDir));
+      this.logger.info({ device: devPath, bytes }, 'first start: creating the pool');
+      this.pool = await Pool.create([devPath], { createSizeBytes: bytes });
+    } else {
+      this.pool = await Pool.open([devPath]);
+    }
+    const poolBytes = this.pool.stats().totalBytes;
+    const maxBytes = this.config.fsBytes || poolBytes;
+    const known = this.pool.listFilesystems().find((f) => f.fsId === DEFAULT_FSID);
+    const random = (n: number): Buffer => randomBytes(n);
+    if (!known) {
+      this.logger.info({ fsid: DEFAULT_FSID.toString(), maxBytes }, 'creating the default filesystem');
+      const space = await this.pool.createSpace(DEFAULT_FSID, { maxBytes });
+      await formatVolume(space, { volumeId: DEFAULT_FSID, maxBytes, random });
+      const volume = await openVolume(space, { random, logger: this.logger.child({ component: 'volume' }) });
+      await formatFileSystem(volume, { fsid: DEFAULT_FSID, clock: nowTimespec, rootMode: 0o777, rootUid: 0, rootGid: 0 });
+      this.volume = volume;
+    } else {
+      const space = await this.pool.openSpace(DEFAULT_FSID, { maxBytes });
+      this.volume = await openVolume(space, { random, logger: this.logger.child({ component: 'volume' }) });
+    }
+    const fs = await openFileSystem(this.volume, {
+      fsid: DEFAULT_FSID,
+      clock: nowTimespec,
+      random,
+      logger: this.logger.child({ component: 'fs' }),
+      writeBufferBytes: this.config.writeBufferBytes,
+    });
+    this.logger.info({ fsid: DEFAULT_FSID.toString(), stats: this.volume.stats() }, 'filesystem open');
+    return fs;
+  }
+
+  /**
+   * RFC 1833: clients find MOUNT and NFS through the portmapper. A system rpcbind on the port
+   * gets our mappings; otherwise we serve the portmapper ourselves when we can bind the port;
+   * otherwise we say so (clients then need port= and mountport=).
+   */
+  private async startPortmapper(): Promise<void> {
+    const port = this.config.portmapPort;
+    if (port === 0) {
+      this.logger.info('portmapper off (FERRY_PORTMAP_PORT=0): clients mount with port= and mountport=');
+      return;
+    }
+    const nfsPort = this.config.nfsPort;
+    const mappings: PortmapMapping[] = [];
+    for (const prot of [IPPROTO_TCP, IPPROTO_UDP]) {
+      mappings.push({ prog: PROG_NFS, vers: 3, prot, port: nfsPort });
+      for (const vers of [1, 3]) mappings.push({ prog: PROG_MOUNT, vers, prot, port: nfsPort });
+    }
+    if (await probeRpcbind({ host: '127.0.0.1', port, timeoutMs: 500 })) {
+      try {
+        await registerWithRpcbind(mappings, { host: '127.0.0.1', port, timeoutMs: 2000 });
+        this.rpcbindMappings = mappings;
+        this.logger.info({ port }, 'registered MOUNT and NFS with the system rpcbind');
+      } catch (err) {
+        this.logger.warn({ err, port }, 'a portmapper answers but refused our registration: clients need port= and mountport=');
+      }
+      return;
+    }
+    const registry = new PortmapRegistry();
+    for (const m of mappings) registry.set(m);
+    registry.set({ prog: 100000, vers: 2, prot: IPPROTO_TCP, port });
+    registry.set({ prog: 100000, vers: 2, prot: IPPROTO_UDP, port });
+    const server = new RpcServer({ programs: [createPortmapProgram(registry)], logger: this.logger.child({ component: 'portmap' }) });
+    try {
+      await server.listenTcp(port, this.config.bindAddress);
+      await server.listenUdp(port, this.config.bindAddress);
+      this.portmapServer = server;
+      this.logger.info({ port }, 'serving the portmapper');
+    } catch (err) {
+      await server.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      this.logger.warn({ port, code }, 'no portmapper: the port is taken or needs root; NFS is still served, clients need port= and mountport=');
+    }
+  }
+}

@@ -1,0 +1,30 @@
+// Goal: the environment parser gives the documented defaults and refuses malformed values by name.
+// Method: call loadMoverConfig with hand-made environments and compare fields or error text.
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadMoverConfig, parseSize } from './config';
+
+describe('loadMoverConfig', () => {
+  it('gives the embedded defaults', () => {
+    const c = loadMoverConfig({}, '/srv');
+    expect(c).toMatchObject({ dataDir: '/srv/data', nfsPort: 2049, portmapPort: 111, httpPort: 8049, logLevel: 'info' });
+  });
+  it('reads every setting', () => {
+    const c = loadMoverConfig(
+      { FERRY_DATA_DIR: '/d', FERRY_NFS_PORT: '20490', FERRY_PORTMAP_PORT: '0', FERRY_HTTP_PORT: '18080', FERRY_POOL_SIZE: '2G', FERRY_FS_SIZE: '1G' },
+      '/srv',
+    );
+    expect(c).toMatchObject({ dataDir: '/d', nfsPort: 20490, portmapPort: 0, httpPort: 18080, poolBytes: 2 * 1024 ** 3, fsBytes: 1024 ** 3 });
+  });
+  it('refuses bad ports and sizes by name', () => {
+    expect(() => loadMoverConfig({ FERRY_NFS_PORT: 'abc' })).toThrow(/FERRY_NFS_PORT=abc/);
+    expect(() => loadMoverConfig({ FERRY_NFS_PORT: '0' })).toThrow(ConfigError);
+    expect(() => loadMoverConfig({ FERRY_HTTP_PORT: '70000' })).toThrow(/out of range/);
+    expect(() => loadMoverConfig({ FERRY_LOG_LEVEL: 'loud' })).toThrow(/FERRY_LOG_LEVEL/);
+    expect(() => parseSize('X', '12Q')).toThrow(/not a size/);
+  });
+  it('parses binary suffixes', () => {
+    expect(parseSize('X', '512M')).toBe(512 * 1024 * 1024);
+    expect(parseSize('X', '1TiB')).toBe(1024 ** 4);
+    expect(parseSize('X', '4096')).toBe(4096);
+  });
+});

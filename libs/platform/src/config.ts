@@ -1,0 +1,77 @@
+/**
+ * Validated process configuration from the environment.
+ *
+ * Every setting has a default that gives the embedded start (one data mover serving a local
+ * export); a malformed value stops the process at start with a message naming the variable,
+ * rather than running with a guess.
+ */
+import { resolve } from 'node:path';
+
+export interface MoverConfig {
+  dataDir: string;
+  nfsPort: number;
+  /** 0 = do not serve or register a portmapper. */
+  portmapPort: number;
+  httpPort: number;
+  bindAddress: string;
+  logLevel: string;
+  /** Size of the pool device file created at first start; 0 = derive from free disk space. */
+  poolBytes: number;
+  /** Size limit of the default filesystem; 0 = the whole pool. */
+  fsBytes: number;
+  /** Budget for buffered UNSTABLE writes. */
+  writeBufferBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function port(env: Env, name: string, dflt: number, allowZero: boolean): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}=${raw}: not a port number`);
+  const v = Number(raw);
+  if (v > 65535 || (v === 0 && !allowZero)) throw new ConfigError(`${name}=${raw}: out of range`);
+  return v;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Sizes accept plain bytes or a binary suffix: 512M, 20G, 1T. */
+export function parseSize(name: string, raw: string): number {
+  const m = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(raw.trim());
+  if (!m) throw new ConfigError(`${name}=${raw}: not a size (examples: 1073741824, 512M, 20G)`);
+  const v = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
+  if (!Number.isSafeInteger(v)) throw new ConfigError(`${name}=${raw}: too large`);
+  return v;
+}
+
+function size(env: Env, name: string, dflt: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  return parseSize(name, raw);
+}
+
+export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): MoverConfig {
+  const level = env.FERRY_LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+    throw new ConfigError(`FERRY_LOG_LEVEL=${level}: expected fatal|error|warn|info|debug|trace|silent`);
+  }
+  return {
+    dataDir: resolve(cwd, env.FERRY_DATA_DIR || './data'),
+    nfsPort: port(env, 'FERRY_NFS_PORT', 2049, false),
+    portmapPort: port(env, 'FERRY_PORTMAP_PORT', 111, true),
+    httpPort: port(env, 'FERRY_HTTP_PORT', 8049, false),
+    bindAddress: env.FERRY_BIND_ADDRESS || '::',
+    logLevel: level,
+    poolBytes: size(env, 'FERRY_POOL_SIZE', 0),
+    fsBytes: size(env, 'FERRY_FS_SIZE', 0),
+    writeBufferBytes: size(env, 'FERRY_WRITE_BUFFER', 256 * 1024 * 1024),
+  };
+}

@@ -1,0 +1,3 @@
+export { ConfigError, loadMoverConfig, parseSize, type MoverConfig } from './config';
+export { createLogger, type Logger } from './logger';
+export { MoverMetrics } from './metrics';

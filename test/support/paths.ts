@@ -1,0 +1,15 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const REPO = resolve(__dirname, '../..');
+
+/** The shared tools folder: $FERRY_SHARED, else ../shared next to the clone, else /work/shared. */
+export function sharedDir(): string {
+  const candidates = [process.env.FERRY_SHARED, resolve(REPO, '../shared'), '/work/shared'].filter((p): p is string => !!p);
+  for (const c of candidates) if (existsSync(resolve(c, 'tools/nfsvm/nfsvm'))) return c;
+  throw new Error(`shared tools not found (looked in ${candidates.join(', ')}); set FERRY_SHARED`);
+}
+
+export const NFSVM = (): string => resolve(sharedDir(), 'tools/nfsvm/nfsvm');
+export const MOVER_MAIN = resolve(REPO, 'dist/apps/data-mover/src/main.js');
+export const NFSBENCH = resolve(REPO, '.tmp/nfsbench/nfsbench');
