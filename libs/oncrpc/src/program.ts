@@ -88,6 +88,17 @@ export class AuthRejectError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler that must not answer at all (RFC 1833 §3.2 PMAPPROC_CALLIT is silent
+ * when it does not run the call). The server sends nothing and counts the call as done.
+ */
+export class NoReplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoReplyError';
+  }
+}
+
 /** Hooks the server calls for observability; all optional, none on the hot path may throw. */
 export interface RpcObserver {
   onCallDone?(call: RpcCall, programName: string, procName: string, durationNs: bigint, ok: boolean): void;

@@ -1,0 +1,33 @@
+export * from './program';
+export * from './constants';
+export {
+  CRED_NONE,
+  decodeAuthSysBody,
+  decodeCall,
+  decodeReplyHeader,
+  encodeAcceptedReply,
+  encodeAuthError,
+  encodeCallHeader,
+  encodeCredential,
+  encodeProgMismatch,
+  encodeRpcMismatch,
+  type CallHeader,
+  type DecodedCall,
+  type OpaqueAuth,
+  type ReplyHeader,
+  type VersionRange,
+} from './message';
+export { RecordReader, RecordTooLargeError } from './record-reader';
+export { beginRecord, endRecord, frameRecord } from './record-writer';
+export { RpcDispatcher, NOOP_LOGGER, HRTIME_CLOCK, type Clock, type DispatchResult, type RpcLogger } from './dispatcher';
+export { RpcServer, clientAddressOf, type ConnectionStats, type RpcServerOptions } from './server';
+export {
+  RpcAcceptedError,
+  RpcClient,
+  RpcConnectionError,
+  RpcDeniedError,
+  RpcTimeoutError,
+  type RpcClientOptions,
+  type RpcResult,
+  type UdpCallOptions,
+} from './client';

@@ -1,0 +1,195 @@
+/**
+ * TCP record marking, receiving side (RFC 5531 §11).
+ *
+ * Invariants:
+ * - Bytes are consumed strictly in stream order; `queue` holds chunks not yet looked at (the
+ *   head from `headOffset`), `header` a record mark cut across chunks, `fragment` a fragment
+ *   body cut across chunks, `assembly` the earlier fragments of a multi-fragment record.
+ * - No record and no fragment grows past `maxRecordBytes`: a mark is checked before any byte
+ *   of its fragment is stored, so a peer controls at most maxRecordBytes of memory here plus
+ *   the chunks it has sent that `next()` has not yet been asked to parse.
+ * - A single-fragment record that sits inside one chunk is returned as a view of that chunk
+ *   (no copy); everything else is copied exactly once into a buffer of its final size, or,
+ *   for multi-fragment records, into an assembly buffer that at most doubles.
+ * - After RecordTooLargeError the reader is poisoned: the stream position is lost, so the only
+ *   safe thing left is to close the connection.
+ */
+import { FRAGMENT_LENGTH_MASK, LAST_FRAGMENT_BIT, RECORD_MARK_BYTES } from './constants';
+
+export class RecordTooLargeError extends Error {
+  constructor(
+    readonly recordBytes: number,
+    readonly maxRecordBytes: number,
+  ) {
+    super(`record of at least ${recordBytes} bytes exceeds the limit of ${maxRecordBytes}`);
+    this.name = 'RecordTooLargeError';
+  }
+}
+
+export class RecordReader {
+  private readonly queue: Buffer[] = [];
+  private queueHead = 0;
+  private headOffset = 0;
+  private queuedBytes = 0;
+
+  /** A record mark split across chunks. */
+  private readonly header = Buffer.alloc(RECORD_MARK_BYTES);
+  private headerFill = 0;
+
+  /** The fragment being read: its length and whether it ends the record (-1: between fragments). */
+  private fragmentLength = -1;
+  private fragmentLast = false;
+  /** Storage for a fragment that spans chunks, and how much of it has arrived. */
+  private fragment: Buffer | undefined;
+  private fragmentFill = 0;
+
+  /** Earlier fragments of the current record. */
+  private assembly: Buffer | undefined;
+  private assemblyLength = 0;
+
+  private poisoned: RecordTooLargeError | undefined;
+
+  constructor(readonly maxRecordBytes: number) {
+    if (!(maxRecordBytes > 0 && maxRecordBytes <= FRAGMENT_LENGTH_MASK)) throw new RangeError('bad maxRecordBytes');
+  }
+
+  /** Bytes received and not yet parsed (excludes partial records already copied aside). */
+  get bufferedBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Bytes held for the record being reassembled. */
+  get partialRecordBytes(): number {
+    return this.assemblyLength + this.fragmentFill + this.headerFill;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.length;
+  }
+
+  /**
+   * The next complete record, or undefined when more bytes are needed.
+   * Throws RecordTooLargeError when a record mark announces more than the limit.
+   */
+  next(): Buffer | undefined {
+    if (this.poisoned) throw this.poisoned;
+    for (;;) {
+      if (this.fragmentLength < 0) {
+        if (!this.readHeader()) return undefined;
+        continue;
+      }
+      const body = this.readFragmentBody();
+      if (body === undefined) return undefined;
+      const last = this.fragmentLast;
+      this.fragmentLength = -1;
+      if (last && this.assembly === undefined) return body;
+      this.appendToAssembly(body);
+      if (last) {
+        const record = this.assembly!.subarray(0, this.assemblyLength);
+        this.assembly = undefined;
+        this.assemblyLength = 0;
+        return record;
+      }
+    }
+  }
+
+  /** Reads a record mark; false when it is not all here yet. */
+  private readHeader(): boolean {
+    while (this.headerFill < RECORD_MARK_BYTES) {
+      const chunk = this.headChunk();
+      if (chunk === undefined) return false;
+      // Fast path: a whole mark inside the head chunk.
+      if (this.headerFill === 0 && chunk.length - this.headOffset >= RECORD_MARK_BYTES) {
+        const mark = chunk.readUInt32BE(this.headOffset);
+        this.consume(RECORD_MARK_BYTES);
+        this.startFragment(mark);
+        return true;
+      }
+      this.header[this.headerFill++] = chunk[this.headOffset]!;
+      this.consume(1);
+    }
+    this.headerFill = 0;
+    this.startFragment(this.header.readUInt32BE(0));
+    return true;
+  }
+
+  private startFragment(mark: number): void {
+    const length = mark & FRAGMENT_LENGTH_MASK;
+    const recordBytes = this.assemblyLength + length;
+    // The length comes from the peer: it is checked before anything is allocated for it.
+    if (recordBytes > this.maxRecordBytes) {
+      this.poisoned = new RecordTooLargeError(recordBytes, this.maxRecordBytes);
+      throw this.poisoned;
+    }
+    this.fragmentLength = length;
+    this.fragmentLast = (mark & LAST_FRAGMENT_BIT) !== 0;
+    this.fragmentFill = 0;
+    this.fragment = undefined;
+  }
+
+  /** The body of the current fragment, or undefined when it is not all here yet. */
+  private readFragmentBody(): Buffer | undefined {
+    const length = this.fragmentLength;
+    if (this.fragment === undefined) {
+      if (length === 0) return EMPTY;
+      const chunk = this.headChunk();
+      if (chunk === undefined) return undefined;
+      if (chunk.length - this.headOffset >= length) {
+        // The common case: the whole fragment is in one chunk; hand out a view.
+        const view = chunk.subarray(this.headOffset, this.headOffset + length);
+        this.consume(length);
+        return view;
+      }
+      this.fragment = Buffer.allocUnsafe(length);
+    }
+    const target = this.fragment;
+    while (this.fragmentFill < length) {
+      const chunk = this.headChunk();
+      if (chunk === undefined) return undefined;
+      const n = Math.min(length - this.fragmentFill, chunk.length - this.headOffset);
+      chunk.copy(target, this.fragmentFill, this.headOffset, this.headOffset + n);
+      this.fragmentFill += n;
+      this.consume(n);
+    }
+    this.fragment = undefined;
+    this.fragmentFill = 0;
+    return target;
+  }
+
+  private appendToAssembly(body: Buffer): void {
+    const needed = this.assemblyLength + body.length;
+    if (this.assembly === undefined || this.assembly.length < needed) {
+      // Doubling keeps reassembly linear; the cap keeps it under the record limit.
+      let size = Math.max(needed, (this.assembly?.length ?? 0) * 2, 256);
+      size = Math.min(size, Math.max(needed, this.maxRecordBytes));
+      const next = Buffer.allocUnsafe(size);
+      if (this.assembly !== undefined) this.assembly.copy(next, 0, 0, this.assemblyLength);
+      this.assembly = next;
+    }
+    body.copy(this.assembly, this.assemblyLength);
+    this.assemblyLength = needed;
+  }
+
+  private headChunk(): Buffer | undefined {
+    return this.queueHead < this.queue.length ? this.queue[this.queueHead] : undefined;
+  }
+
+  private consume(n: number): void {
+    this.headOffset += n;
+    this.queuedBytes -= n;
+    const chunk = this.queue[this.queueHead]!;
+    if (this.headOffset === chunk.length) {
+      this.queue[this.queueHead] = EMPTY; // drop the reference so the chunk can be collected
+      this.queueHead++;
+      this.headOffset = 0;
+      if (this.queueHead === this.queue.length) {
+        this.queue.length = 0;
+        this.queueHead = 0;
+      }
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
