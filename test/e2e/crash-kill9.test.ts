@@ -12,7 +12,7 @@ import { REPO } from '../support/paths';
 const ROUNDS = Number(process.env.FERRY_CRASH_ROUNDS ?? 4);
 const CLI = resolve(REPO, 'dist/apps/cli/src/main.js');
 
-export function fsck(dataDir: string): { code: number; out: string } {
+function fsck(dataDir: string): { code: number; out: string } {
   try {
     const out = execFileSync(process.execPath, [CLI, 'fsck', '--data-dir', dataDir], { encoding: 'utf8', stdio: 'pipe' });
     return { code: 0, out };

@@ -121,3 +121,40 @@ export async function defaultPoolBytes(dataDir: string): Promise<number> {
   const slice = 256 * 1024 * 1024;
   return Math.max(4 * slice, bytes - (bytes % slice));
 }
+
+export const poolDevicePath = (dataDir: string): string => join(dataDir, 'pool', 'dev0.img');
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One writer per data directory: the mover records its pid in `mover.pid`; a second mover, or an
+ * offline tool such as fsck, refuses to open the pool while that process lives. A pid file left
+ * by a killed process is taken over.
+ */
+export async function lockDataDir(dataDir: string, pid = process.pid): Promise<void> {
+  const path = join(dataDir, 'mover.pid');
+  const holder = await dataDirHolder(dataDir);
+  if (holder !== undefined && holder !== pid) throw new Error(`${dataDir} is in use by the data mover with pid ${holder}`);
+  await fsp.writeFile(path, `${pid}\n`);
+}
+
+export async function unlockDataDir(dataDir: string): Promise<void> {
+  await fsp.rm(join(dataDir, 'mover.pid'), { force: true });
+}
+
+/** The pid of a live mover holding the data directory, if any. */
+export async function dataDirHolder(dataDir: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await fsp.readFile(join(dataDir, 'mover.pid'), 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -6,14 +6,13 @@
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
 import { NfsService, PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
 import { formatFileSystem, formatVolume, openFileSystem, openVolume, type FileSystem, type Timespec, type Volume } from '@ferry/fs';
-import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, loadExports, loadHandleKey } from './embedded-store';
+import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
 import { CONFIG, LOGGER } from './tokens';
 
 const PROG_NFS = 100003;
@@ -62,6 +61,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     const { dataDir } = this.config;
     await ensureDataDir(dataDir);
+    await lockDataDir(dataDir);
     const handleKey = await loadHandleKey(dataDir);
     const exports = await loadExports(dataDir);
     this.fs = await this.openDefaultFileSystem();
@@ -98,6 +98,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     }
     await this.volume?.close();
     await this.pool?.close();
+    await unlockDataDir(this.config.dataDir);
     this.logger.info('stopped cleanly');
   }
 
@@ -116,7 +117,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Opens (or on first start creates) the pool device and the default filesystem. */
   private async openDefaultFileSystem(): Promise<FileSystem> {
-    const devPath = join(this.config.dataDir, 'pool', 'dev0.img');
+    const devPath = poolDevicePath(this.config.dataDir);
     let fresh = false;
     try {
       await fsp.access(devPath);
@@ -130,7 +131,8 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     } else {
       this.pool = await Pool.open([devPath]);
     }
-    const poolBytes = this.pool.stats().totalBytes;
+    const ps = this.pool.stats();
+    const poolBytes = ps.totalSlices * ps.sliceDataBytes;
     const maxBytes = this.config.fsBytes || poolBytes;
     const known = this.pool.listFilesystems().find((f) => f.fsId === DEFAULT_FSID);
     const random = (n: number): Buffer => randomBytes(n);
