@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `ferry`: the command line. Offline storage commands today (fsck, pool import); the REST-API
  * commands (status, fs, export, mover, job) arrive with the control plane.
