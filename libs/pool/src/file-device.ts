@@ -1,0 +1,167 @@
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { BlockDevice } from './block-device';
+import { PoolError, PoolErrorCode } from './errors';
+
+/**
+ * A BlockDevice over a regular file or a block device.
+ *
+ * Invariants: the size is fixed at open (a file that grows later is not seen; a block device is
+ * measured once); every read and write stays inside [0, sizeBytes); reads and writes loop until
+ * every byte moved, because positional I/O may be short; `sync()` is fdatasync, the only
+ * durability barrier.
+ */
+export interface FileDeviceOptions {
+  /**
+   * Create the file when it does not exist, sparse, with this size (ftruncate). An existing
+   * path is opened as it is: never truncated or resized, so creating can not destroy data.
+   */
+  create?: { sizeBytes: number };
+  readOnly?: boolean;
+}
+
+const SECTOR_BYTES = 512;
+
+function deviceError(path: string, what: string, cause: unknown): PoolError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new PoolError(PoolErrorCode.DEVICE_ERROR, `${what}: ${detail}`, path, { cause });
+}
+
+export class FileDevice implements BlockDevice {
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly sizeBytes: number,
+    readonly readOnly: boolean,
+    private readonly handle: FileHandle,
+  ) {}
+
+  static async open(path: string, opts: FileDeviceOptions = {}): Promise<FileDevice> {
+    const readOnly = opts.readOnly ?? false;
+    const create = opts.create;
+    if (create !== undefined) {
+      if (readOnly) throw new PoolError(PoolErrorCode.INVALID_ARGUMENT, 'cannot create a device read-only', path);
+      if (!Number.isSafeInteger(create.sizeBytes) || create.sizeBytes <= 0) {
+        throw new PoolError(PoolErrorCode.INVALID_ARGUMENT, `bad size to create: ${create.sizeBytes}`, path);
+      }
+    }
+    let handle: FileHandle | undefined;
+    try {
+      handle = await openHandle(path, readOnly, create);
+      const st = await handle.stat();
+      let sizeBytes: number;
+      if (st.isFile()) sizeBytes = st.size;
+      else if (st.isBlockDevice()) sizeBytes = await probeSizeBytes(handle);
+      else throw new PoolError(PoolErrorCode.DEVICE_ERROR, 'not a regular file or a block device', path);
+      return new FileDevice(path, sizeBytes, readOnly, handle);
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      if (err instanceof PoolError) throw err;
+      throw deviceError(path, 'cannot open device', err);
+    }
+  }
+
+  async read(buf: Buffer, pos: number): Promise<void> {
+    this.check(buf, pos, 'read');
+    let done = 0;
+    while (done < buf.length) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.handle.read(buf, done, buf.length - done, pos + done));
+      } catch (err) {
+        throw deviceError(this.path, `read of ${buf.length} bytes at ${pos} failed`, err);
+      }
+      if (n === 0) {
+        throw new PoolError(PoolErrorCode.DEVICE_ERROR, `short read at ${pos + done}: the device ends before its recorded size ${this.sizeBytes}`, this.path);
+      }
+      done += n;
+    }
+  }
+
+  async write(buf: Buffer, pos: number): Promise<void> {
+    this.check(buf, pos, 'write');
+    if (this.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, 'device is open read-only', this.path);
+    let done = 0;
+    while (done < buf.length) {
+      let n: number;
+      try {
+        ({ bytesWritten: n } = await this.handle.write(buf, done, buf.length - done, pos + done));
+      } catch (err) {
+        throw deviceError(this.path, `write of ${buf.length} bytes at ${pos} failed`, err);
+      }
+      if (n === 0) throw new PoolError(PoolErrorCode.DEVICE_ERROR, `write made no progress at ${pos + done}`, this.path);
+      done += n;
+    }
+  }
+
+  async sync(): Promise<void> {
+    if (this.closed) throw new PoolError(PoolErrorCode.CLOSED, 'device is closed', this.path);
+    if (this.readOnly) return;
+    try {
+      await this.handle.datasync();
+    } catch (err) {
+      throw deviceError(this.path, 'sync failed', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.handle.close();
+    } catch (err) {
+      throw deviceError(this.path, 'close failed', err);
+    }
+  }
+
+  private check(buf: Buffer, pos: number, op: string): void {
+    if (this.closed) throw new PoolError(PoolErrorCode.CLOSED, 'device is closed', this.path);
+    if (!Number.isSafeInteger(pos) || pos < 0 || pos + buf.length > this.sizeBytes) {
+      throw new RangeError(`${this.path}: ${op} of ${buf.length} bytes at ${pos} is outside the device (${this.sizeBytes} bytes)`);
+    }
+  }
+}
+
+async function openHandle(path: string, readOnly: boolean, create: { sizeBytes: number } | undefined): Promise<FileHandle> {
+  if (readOnly) return fsp.open(path, fsConstants.O_RDONLY);
+  if (create === undefined) return fsp.open(path, fsConstants.O_RDWR);
+  try {
+    // O_EXCL: only a file we made ourselves is sized; an existing one is left exactly as it is.
+    const h = await fsp.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+    try {
+      await h.truncate(create.sizeBytes);
+    } catch (err) {
+      await h.close().catch(() => undefined);
+      throw err;
+    }
+    return h;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return fsp.open(path, fsConstants.O_RDWR);
+  }
+}
+
+/**
+ * Size of a block device: fstat reports 0 for them and Node has no lseek, so find the last
+ * readable sector by doubling then bisection (about 2 x log2(sectors) one-byte reads).
+ * Exported for tests, which run it over a regular file.
+ */
+export async function probeSizeBytes(handle: FileHandle): Promise<number> {
+  const one = Buffer.alloc(1);
+  const readable = async (sector: number): Promise<boolean> => (await handle.read(one, 0, 1, sector * SECTOR_BYTES)).bytesRead === 1;
+  if (!(await readable(0))) return 0;
+  let lo = 0; // readable
+  let hi = 1; // first candidate that may be unreadable
+  while (await readable(hi)) {
+    lo = hi;
+    hi *= 2;
+    if (hi * SECTOR_BYTES > Number.MAX_SAFE_INTEGER) throw new RangeError('block device larger than 2^53 bytes');
+  }
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (await readable(mid)) lo = mid;
+    else hi = mid;
+  }
+  return (lo + 1) * SECTOR_BYTES;
+}

@@ -1,0 +1,151 @@
+import type { BlockDevice, Space } from './block-device';
+import { PoolFullError } from './block-device';
+import { PoolError, PoolErrorCode } from './errors';
+
+/**
+ * A filesystem's address space over its slices.
+ *
+ * Invariants: logical position p lives in slice floor(p / sliceDataBytes) at offset
+ * p mod sliceDataBytes of that slice's data area, so positions never move when the space grows;
+ * `slices` is contiguous from index 0 whenever a Space is handed out (openSpace refuses gaps);
+ * a device is in `dirty` from the completion of a write to it until a sync that started after
+ * that completion has resolved, so `sync()` covers every write that finished before it was called.
+ */
+
+/** Where one slice's data lives. */
+export interface SliceRef {
+  readonly device: BlockDevice;
+  readonly deviceIndex: number;
+  readonly slot: number;
+  /** Device offset of the slice's first data byte (just after its header). */
+  readonly dataOffsetBytes: number;
+}
+
+/** Pool-side state of one filesystem, shared by every Space opened on it. */
+export class FsRecord {
+  /** By slice index; a hole means a slice whose header was not found (see MISSING_SLICE). */
+  slices: Array<SliceRef | undefined> = [];
+  readonly dirty = new Set<BlockDevice>();
+  destroyed = false;
+  constructor(readonly fsId: bigint) {}
+
+  presentSlices(): number {
+    let n = 0;
+    for (const s of this.slices) if (s !== undefined) n++;
+    return n;
+  }
+
+  firstMissing(): number | undefined {
+    for (let i = 0; i < this.slices.length; i++) if (this.slices[i] === undefined) return i;
+    return undefined;
+  }
+}
+
+/** What a Space needs from its pool. */
+export interface SpaceHost {
+  readonly readOnly: boolean;
+  readonly closed: boolean;
+  growSpace(fs: FsRecord): Promise<void>;
+}
+
+export class PoolSpace implements Space {
+  constructor(
+    private readonly host: SpaceHost,
+    private readonly fs: FsRecord,
+    readonly sliceDataBytes: number,
+    /** The space grows while it is smaller than this (it may end up to one slice larger). */
+    readonly maxBytes: number,
+  ) {}
+
+  get fsId(): bigint {
+    return this.fs.fsId;
+  }
+
+  get sliceCount(): number {
+    return this.fs.slices.length;
+  }
+
+  get sizeBytes(): number {
+    return this.fs.slices.length * this.sliceDataBytes;
+  }
+
+  async read(buf: Buffer, pos: number): Promise<void> {
+    this.check(buf, pos, 'read');
+    await this.io(buf, pos, false);
+  }
+
+  async write(buf: Buffer, pos: number): Promise<void> {
+    this.check(buf, pos, 'write');
+    if (this.host.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, `filesystem ${this.fs.fsId}: pool is open read-only`);
+    await this.io(buf, pos, true);
+  }
+
+  async sync(): Promise<void> {
+    this.checkLive();
+    const devices = [...this.fs.dirty];
+    this.fs.dirty.clear();
+    try {
+      await Promise.all(devices.map((d) => d.sync()));
+    } catch (err) {
+      // The barrier did not happen: every device stays owed a sync.
+      for (const d of devices) this.fs.dirty.add(d);
+      throw err;
+    }
+  }
+
+  async grow(): Promise<void> {
+    this.checkLive();
+    if (this.sizeBytes >= this.maxBytes) {
+      throw new PoolFullError(`filesystem ${this.fs.fsId} reached its size limit of ${this.maxBytes} bytes`);
+    }
+    await this.host.growSpace(this.fs);
+  }
+
+  private checkLive(): void {
+    if (this.host.closed) throw new PoolError(PoolErrorCode.CLOSED, 'pool is closed');
+    if (this.fs.destroyed) throw new PoolError(PoolErrorCode.FS_DESTROYED, `filesystem ${this.fs.fsId} was destroyed`);
+  }
+
+  private check(buf: Buffer, pos: number, op: string): void {
+    this.checkLive();
+    if (!Number.isSafeInteger(pos) || pos < 0 || pos + buf.length > this.sizeBytes) {
+      throw new RangeError(`filesystem ${this.fs.fsId}: ${op} of ${buf.length} bytes at ${pos} is beyond the space (${this.sizeBytes} bytes)`);
+    }
+  }
+
+  private async io(buf: Buffer, pos: number, write: boolean): Promise<void> {
+    if (buf.length === 0) return;
+    const sdb = this.sliceDataBytes;
+    const slices = this.fs.slices;
+    let index = Math.floor(pos / sdb);
+    let within = pos - index * sdb;
+    if (within + buf.length <= sdb) {
+      // Fast path: one slice, no allocation beyond the device call.
+      const s = slices[index]!;
+      await this.one(s, buf, s.dataOffsetBytes + within, write);
+      return;
+    }
+    const parts: Array<Promise<void>> = [];
+    let done = 0;
+    while (done < buf.length) {
+      const n = Math.min(sdb - within, buf.length - done);
+      const s = slices[index]!;
+      parts.push(this.one(s, buf.subarray(done, done + n), s.dataOffsetBytes + within, write));
+      done += n;
+      index++;
+      within = 0;
+    }
+    await Promise.all(parts);
+  }
+
+  private async one(s: SliceRef, buf: Buffer, devicePos: number, write: boolean): Promise<void> {
+    if (!write) return s.device.read(buf, devicePos);
+    try {
+      await s.device.write(buf, devicePos);
+    } finally {
+      // Even a failed write may have reached the device in part, so it is owed a sync too.
+      this.fs.dirty.add(s.device);
+    }
+  }
+}
+
