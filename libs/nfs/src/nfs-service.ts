@@ -1,0 +1,336 @@
+/**
+ * NfsService: the MOUNT v3 (100005) and NFS v3 (100003) programs over the engine API.
+ *
+ * Invariants:
+ * - Every NFS call re-checks its client against the current export table for the handle's
+ *   filesystem (setExports swaps the table; the next call sees it), so narrowing an export
+ *   refuses the very next call.
+ * - A handle is verified (length, version, MAC) before its fsid or inode is believed; a valid
+ *   handle of a filesystem we do not serve or do not export is NFS3ERR_STALE.
+ * - Handlers never throw for NFS outcomes: engine FsErrors and our NfsErrors become the
+ *   procedure's failure body with whatever wcc/post-op data is known; any other exception is
+ *   an internal fault, logged with xid, procedure and handle, and answered NFS3ERR_SERVERFAULT.
+ *   Only XdrError (malformed arguments) escapes, so the RPC layer answers GARBAGE_ARGS.
+ * - Refusals are logged once per (client, export) per export table, not per call.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { type Attr, type FileRef, type FileSystem, FsError, type Wcc } from '@ferry/fs';
+import { AuthFlavor, type ClientAddress, type ProcedureHandler, type RpcCall, type RpcProgram } from '@ferry/oncrpc';
+import type { XdrWriter } from '@ferry/xdr';
+import { DuplicateRequestCache } from './drc';
+import { clientAllowed, type ExportConfig, type ExportEntry, ExportTable, squash, type User } from './exports';
+import { FileHandleCodec } from './file-handle';
+import { MountList } from './mount3/mount-list';
+import {
+  MOUNT3_PROCEDURE_NAMES,
+  MOUNT_PROGRAM,
+  MOUNT_V3,
+  MountStat3,
+  readDirpath,
+  writeExports,
+  writeMountlist,
+  writeMountres3,
+} from './mount3/xdr-types';
+import type { DecodeLimits, FailInfo, Nfs3Procedure, NfsCallContext, NfsStats } from './nfs3/procedure';
+import { type AnyNfs3Procedure, NFS3_PROCEDURE_NAMES, NFS3_PROCEDURES } from './nfs3/procedures';
+import { NfsError, postOp, wccData } from './nfs3/result';
+import { EMPTY_WCC, NFS_PROGRAM, NFS_V3, NfsStat3, type Wcc_data } from './nfs3/xdr-types';
+import { nfsStatFromFsError } from './status';
+
+export interface NfsLogger {
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+}
+
+export interface NfsServiceOptions {
+  filesystems: ReadonlyMap<bigint, FileSystem>;
+  exports: ExportConfig[];
+  handleKey: Buffer; // 32 bytes
+  logger: NfsLogger;
+  stats?: NfsStats;
+  clock?: () => number; // ms
+  maxIoBytes?: number; // rtmax/wtmax, default 1 MiB
+  /** Duplicate request cache; one is made with default bounds when absent. */
+  drc?: DuplicateRequestCache;
+}
+
+export const DEFAULT_MAX_IO_BYTES = 1024 * 1024;
+const REFUSAL_LOG_KEYS_MAX = 10_000;
+/** RFC 5531 appendix A: the flavors MNT offers (AUTH_SYS; AUTH_NONE callers are squashed anyway). */
+const MOUNT_AUTH_FLAVORS = [AuthFlavor.AUTH_SYS as number];
+
+class CallContext implements NfsCallContext {
+  private attr0: Attr | undefined;
+  private attr1: Attr | undefined;
+
+  constructor(
+    readonly fs: FileSystem,
+    readonly fsid: bigint,
+    readonly file: FileRef,
+    readonly file2: FileRef | undefined,
+    readonly user: User,
+    readonly readOnly: boolean,
+    readonly maxIoBytes: number,
+    readonly stats: NfsStats | undefined,
+    private readonly codec: FileHandleCodec,
+  ) {}
+
+  handle(file: FileRef): Buffer {
+    return this.codec.encode(this.fsid, file);
+  }
+
+  async attr(which: 0 | 1 = 0): Promise<Attr> {
+    if (which === 0) return (this.attr0 ??= await this.fs.getattr(this.file));
+    if (this.file2 === undefined) throw new Error('attr(1) without a second handle');
+    return (this.attr1 ??= await this.fs.getattr(this.file2));
+  }
+
+  remember(which: 0 | 1, attr: Attr): void {
+    if (which === 0) this.attr0 = attr;
+    else this.attr1 = attr;
+  }
+
+  known(which: 0 | 1): Attr | undefined {
+    return which === 0 ? this.attr0 : this.attr1;
+  }
+}
+
+const NO_INFO: FailInfo = { wcc: EMPTY_WCC, wcc2: EMPTY_WCC, attr: undefined };
+
+function credentialOf(call: RpcCall): User | undefined {
+  if (call.cred.flavor === AuthFlavor.AUTH_SYS) return { uid: call.cred.sys.uid, gid: call.cred.sys.gid, gids: call.cred.sys.gids };
+  return undefined;
+}
+
+async function tryGetattr(fs: FileSystem, file: FileRef): Promise<Attr | undefined> {
+  try {
+    return await fs.getattr(file);
+  } catch {
+    return undefined;
+  }
+}
+
+export class NfsService {
+  private readonly filesystems: Map<bigint, FileSystem>;
+  private table: ExportTable;
+  private readonly codec: FileHandleCodec;
+  private readonly logger: NfsLogger;
+  private readonly stats: NfsStats | undefined;
+  private readonly limits: DecodeLimits;
+  readonly drc: DuplicateRequestCache;
+  readonly mounts = new MountList();
+  private readonly refusalsLogged = new Set<string>();
+  private readonly programList: RpcProgram[];
+
+  constructor(opts: NfsServiceOptions) {
+    this.filesystems = new Map(opts.filesystems);
+    this.codec = new FileHandleCodec(opts.handleKey);
+    this.logger = opts.logger;
+    this.stats = opts.stats;
+    const maxIoBytes = opts.maxIoBytes ?? DEFAULT_MAX_IO_BYTES;
+    if (!(Number.isSafeInteger(maxIoBytes) && maxIoBytes >= 4096)) throw new Error(`maxIoBytes ${maxIoBytes} must be an integer >= 4096`);
+    this.limits = { maxIoBytes };
+    this.drc = opts.drc ?? new DuplicateRequestCache({ clock: opts.clock });
+    this.table = this.buildTable(opts.exports);
+    this.programList = [this.mountProgram(), this.nfsProgram()];
+  }
+
+  programs(): RpcProgram[] {
+    return this.programList;
+  }
+
+  /** Applies to the next call. */
+  setExports(exports: ExportConfig[]): void {
+    this.table = this.buildTable(exports);
+    this.refusalsLogged.clear();
+  }
+
+  addFileSystem(fs: FileSystem): void {
+    this.filesystems.set(fs.fsid, fs);
+  }
+
+  removeFileSystem(fsid: bigint): void {
+    this.filesystems.delete(fsid);
+  }
+
+  /** The root handle of a served filesystem (what MNT answers), for tools and tests. */
+  rootHandle(fsid: bigint): Buffer | undefined {
+    const fs = this.filesystems.get(fsid);
+    return fs === undefined ? undefined : this.codec.encode(fsid, fs.root);
+  }
+
+  private buildTable(exports: ExportConfig[]): ExportTable {
+    const t = new ExportTable(exports);
+    for (const problem of t.problems) this.logger.warn({ problem }, 'export configuration problem');
+    return t;
+  }
+
+  private logRefusal(client: ClientAddress, e: ExportEntry, why: string): void {
+    const k = `${client.address}|${e.path}`;
+    if (this.refusalsLogged.has(k)) return;
+    if (this.refusalsLogged.size >= REFUSAL_LOG_KEYS_MAX) this.refusalsLogged.clear();
+    this.refusalsLogged.add(k);
+    this.logger.warn({ client: client.address, port: client.port, export: e.path, why }, 'client refused by export rules');
+  }
+
+  /** The export a client may use this filesystem through, or the status refusing it. */
+  private exportFor(fsid: bigint, client: ClientAddress): ExportEntry | NfsStat3 {
+    const entries = this.table.forFsid(fsid);
+    if (entries === undefined || entries.length === 0) return NfsStat3.NFS3ERR_STALE;
+    for (const e of entries) if (clientAllowed(e, client.address, client.port)) return e;
+    const first = entries[0] as ExportEntry;
+    this.logRefusal(client, first, first.matcher.matches(client.address) ? 'insecure port' : 'address not allowed');
+    return NfsStat3.NFS3ERR_ACCES;
+  }
+
+  // ---- MOUNT v3 (RFC 1813 appendix I) -----------------------------------------------------
+
+  private mountProgram(): RpcProgram {
+    const procedures: ProcedureHandler[] = [];
+    procedures[0] = (call) => call.args.expectEnd();
+    procedures[1] = (call, reply) => this.mnt(call, reply);
+    procedures[2] = (call, reply) => {
+      call.args.expectEnd();
+      writeMountlist(reply, this.mounts.list());
+    };
+    procedures[3] = (call) => {
+      const path = readDirpath(call.args);
+      call.args.expectEnd();
+      const e = this.table.byExportPath(path);
+      this.mounts.remove(call.client.address, e?.path ?? path);
+    };
+    procedures[4] = (call) => {
+      call.args.expectEnd();
+      this.mounts.removeAll(call.client.address);
+    };
+    procedures[5] = (call, reply) => {
+      call.args.expectEnd();
+      writeExports(
+        reply,
+        this.table.entries.map((e) => ({ ex_dir: e.path, ex_groups: [...e.config.clients] })),
+      );
+    };
+    return { prog: MOUNT_PROGRAM, name: 'mount', versions: [{ vers: MOUNT_V3, procedures }], procedureNames: MOUNT3_PROCEDURE_NAMES };
+  }
+
+  private mnt(call: RpcCall, reply: XdrWriter): void {
+    const path = readDirpath(call.args);
+    call.args.expectEnd();
+    const e = this.table.byExportPath(path);
+    if (e === undefined) {
+      writeMountres3(reply, { fhs_status: MountStat3.MNT3ERR_NOENT });
+      return;
+    }
+    if (!clientAllowed(e, call.client.address, call.client.port)) {
+      this.logRefusal(call.client, e, e.matcher.matches(call.client.address) ? 'insecure port' : 'address not allowed');
+      writeMountres3(reply, { fhs_status: MountStat3.MNT3ERR_ACCES });
+      return;
+    }
+    const fs = this.filesystems.get(e.config.fsid);
+    if (fs === undefined) {
+      this.logger.warn({ export: e.path, fsid: e.config.fsid.toString() }, 'MNT of an export whose filesystem is not served here');
+      writeMountres3(reply, { fhs_status: MountStat3.MNT3ERR_NOENT });
+      return;
+    }
+    this.mounts.add(call.client.address, e.path);
+    this.logger.info({ client: call.client.address, export: e.path }, 'mount');
+    writeMountres3(reply, {
+      fhs_status: MountStat3.MNT3_OK,
+      mountinfo: { fhandle: this.codec.encode(fs.fsid, fs.root), auth_flavors: MOUNT_AUTH_FLAVORS },
+    });
+  }
+
+  // ---- NFS v3 (RFC 1813 §3) ----------------------------------------------------------------
+
+  private nfsProgram(): RpcProgram {
+    const procedures: ProcedureHandler[] = [(call) => call.args.expectEnd()];
+    for (let i = 1; i < NFS3_PROCEDURES.length; i++) {
+      const spec = NFS3_PROCEDURES[i];
+      if (spec !== undefined) procedures[i] = this.nfsHandler(spec);
+    }
+    return { prog: NFS_PROGRAM, name: 'nfs', versions: [{ vers: NFS_V3, procedures }], procedureNames: NFS3_PROCEDURE_NAMES };
+  }
+
+  private nfsHandler(spec: AnyNfs3Procedure): ProcedureHandler {
+    return async (call, reply) => {
+      const argsStart = call.args.offset;
+      const args: unknown = spec.decodeArgs(call.args, this.limits);
+      call.args.expectEnd();
+      if (!spec.nonIdempotent) {
+        spec.encodeRes(reply, await this.execute(spec, call, args));
+        return;
+      }
+      const argsChecksum = crc32c(call.args.buf.subarray(argsStart, call.args.end));
+      const key = { client: call.client.address, xid: call.xid, prog: call.prog, vers: call.vers, proc: call.proc };
+      await this.drc.run(key, argsChecksum, reply, async () => {
+        spec.encodeRes(reply, await this.execute(spec, call, args));
+      });
+    };
+  }
+
+  private async execute<A, R>(spec: Nfs3Procedure<A, R>, call: RpcCall, args: A): Promise<R> {
+    const fhs = spec.handles(args);
+    let fsid = 0n;
+    let file: FileRef | undefined;
+    let file2: FileRef | undefined;
+    for (let i = 0; i < fhs.length; i++) {
+      const d = this.codec.decode(fhs[i] as Buffer);
+      if (d === 'bad') return spec.fail(NfsStat3.NFS3ERR_BADHANDLE, NO_INFO);
+      if (i === 0) {
+        fsid = d.fsid;
+        file = d.file;
+      } else if (d.fsid !== fsid) {
+        return spec.fail(NfsStat3.NFS3ERR_XDEV, NO_INFO);
+      } else file2 = d.file;
+    }
+    if (file === undefined) throw new Error(`${spec.name} names no handle`);
+    const fs = this.filesystems.get(fsid);
+    if (fs === undefined) return spec.fail(NfsStat3.NFS3ERR_STALE, NO_INFO);
+    const exp = this.exportFor(fsid, call.client);
+    if (typeof exp === 'number') return spec.fail(exp, NO_INFO);
+    const readOnly = exp.config.access === 'ro';
+    const user = squash(exp.config, credentialOf(call));
+    const ctx = new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec);
+    try {
+      if (spec.modifying && readOnly) throw new NfsError(NfsStat3.NFS3ERR_ROFS);
+      return await spec.run(ctx, args);
+    } catch (err) {
+      let status: NfsStat3;
+      let wcc: Wcc | undefined;
+      let wcc2: Wcc | undefined;
+      if (err instanceof FsError) {
+        status = nfsStatFromFsError(err.code);
+        wcc = err.wcc;
+        wcc2 = err.wcc2;
+      } else if (err instanceof NfsError) {
+        status = err.status;
+      } else {
+        status = NfsStat3.NFS3ERR_SERVERFAULT;
+        this.logger.error({ err, xid: call.xid, proc: spec.name, handle: (fhs[0] as Buffer).toString('hex') }, 'internal fault in NFS procedure');
+      }
+      return spec.fail(status, await this.failInfo(ctx, status, wcc, wcc2));
+    }
+  }
+
+  /**
+   * Failure bodies carry what is known: the engine's wcc when it got that far, else attributes
+   * this call already fetched, else a fresh getattr (RFC 1813 asks for post-op attributes on
+   * failure too, and clients use them to keep their caches right). A stale object has none.
+   */
+  private async failInfo(ctx: CallContext, status: NfsStat3, wcc: Wcc | undefined, wcc2: Wcc | undefined): Promise<FailInfo> {
+    const stale = status === NfsStat3.NFS3ERR_STALE;
+    const attrOf = async (which: 0 | 1): Promise<Attr | undefined> => {
+      const ref = which === 0 ? ctx.file : ctx.file2;
+      if (ref === undefined) return undefined;
+      return ctx.known(which) ?? (stale ? undefined : await tryGetattr(ctx.fs, ref));
+    };
+    const wccOf = async (w: Wcc | undefined, which: 0 | 1): Promise<Wcc_data> => {
+      if (w !== undefined && (w.before !== undefined || w.after !== undefined)) return wccData(w);
+      const a = await attrOf(which);
+      return { before: undefined, after: postOp(a) };
+    };
+    const first = await wccOf(wcc, 0);
+    return { wcc: first, wcc2: await wccOf(wcc2, 1), attr: first.after ?? postOp(await attrOf(0)) };
+  }
+}
