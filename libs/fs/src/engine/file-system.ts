@@ -1,0 +1,1234 @@
+/**
+ * The filesystem engine: `FileSystem` (api.ts) over a `Volume` (meta/volume.ts).
+ * Key/value layouts: layout.ts and libs/fs/FORMAT-engine.md.
+ *
+ * Invariants:
+ * - Every metadata read-modify-write runs under `meta` (one mutex per filesystem): inodes are
+ *   read, checked and changed, and the transaction applied, with nothing else in between, so wcc
+ *   `before` is atomic with the change. The mutex is released before awaiting `durable`, so one
+ *   log sync (group commit) covers many clients' operations.
+ * - Every data operation on a file (read, write, flush of its buffer, truncate) holds that
+ *   file's lock; lock order is file lock, then `meta`, never the reverse, and nobody waits for
+ *   write-buffer budget while holding a lock.
+ * - Buffered (UNSTABLE) data lives in `FileState.dirty` as whole 4 KiB block images; the inode's
+ *   size and times are updated (applied, not awaited) when the write is accepted. Bytes at or
+ *   beyond a file's size are zero in every image and every block, so extending a file never
+ *   reveals old data.
+ * - `bufferedBlocks` = every dirty block of every file + budget reserved by writers in flight,
+ *   and never exceeds the budget except for a single write larger than the whole budget.
+ * - Data is copy-on-write: a flush writes new blocks, then one transaction names them
+ *   (`allocated`), points the extents at them with their crc32c, and frees the old ones.
+ * - Extents of one file never overlap and are at most MAX_EXTENT_BLOCKS long.
+ */
+import { createHash } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
+import {
+  type Attr,
+  type CreateMode,
+  type DirEntry,
+  type FileRef,
+  type FileSystem,
+  type FsInfo,
+  type FsStat,
+  type NewNodeOwner,
+  type ReadResult,
+  type ReaddirResult,
+  type SetAttrs,
+  type Timespec,
+  type Wcc,
+  type WccAttr,
+  type WriteResult,
+  FileType,
+  FsError,
+  FsErrorCode,
+  StableHow,
+} from '../api';
+import { type Extent, type Volume, VolumeFullError } from '../meta/volume';
+import {
+  BLOCK_BYTES,
+  COLLISION_SLOTS,
+  COOKIE_DOT,
+  COOKIE_DOTDOT,
+  type ExtentRecord,
+  FIRST_ENTRY_COOKIE,
+  type InodeRecord,
+  KeyPrefix,
+  MAX_EXTENT_BLOCKS,
+  MAX_FILE_BYTES,
+  MAX_LINKS,
+  MAX_NAME_BYTES,
+  ROOT_INO,
+  SUPER_KEY,
+  type SuperRecord,
+  decodeDirent,
+  decodeExtent,
+  decodeInode,
+  decodeSuper,
+  direntCookie,
+  direntKey,
+  encodeDirent,
+  encodeExtent,
+  encodeFreeIno,
+  encodeInode,
+  encodeSuper,
+  extentKey,
+  extentKeyFileBlock,
+  freeInoKey,
+  idRange,
+  inodeKey,
+  nameHashBase,
+  prefixRange,
+} from './layout';
+import { Mutex } from './mutex';
+import { isDotName, nameBytes, symlinkTargetBytes } from './names';
+import { Staging } from './staging';
+
+export interface EngineLogger {
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+}
+
+export interface OpenOptions {
+  fsid: bigint;
+  clock: () => Timespec;
+  random: (n: number) => Buffer;
+  logger?: EngineLogger;
+  /** Budget of buffered UNSTABLE data (default 256 MiB). */
+  writeBufferBytes?: number;
+}
+
+/** Blocks written and applied per flush step: bounds the memory of one aggregated write. */
+const FLUSH_BATCH_BLOCKS = 2048;
+const READDIR_BATCH = 128;
+
+class FileState {
+  readonly lock = new Mutex();
+  readonly dirty = new Map<number, Buffer>();
+  /** Set once the inode is gone: buffered data is discarded, flushes become no-ops. */
+  dropped = false;
+  /** Next volume block after this file's last flush: allocation hint for contiguity. */
+  hint: number | undefined;
+  constructor(
+    readonly ino: bigint,
+    readonly generation: number,
+  ) {}
+}
+
+/** Thrown inside a flush whose file disappeared meanwhile: not an error for anyone. */
+class FileGone extends Error {}
+
+const nullLogger: EngineLogger = { warn() {}, error() {} };
+
+function wccOf(r: InodeRecord): WccAttr {
+  return { size: BigInt(r.size), mtime: r.mtime, ctime: r.ctime };
+}
+
+function sameTime(a: Timespec, b: Timespec): boolean {
+  return a.sec === b.sec && a.nsec === b.nsec;
+}
+
+export class Engine implements FileSystem {
+  readonly fsid: bigint;
+  readonly root: FileRef;
+  readonly info: FsInfo = {
+    maxFileSize: BigInt(MAX_FILE_BYTES),
+    blockSize: BLOCK_BYTES,
+    timeDeltaNs: 1,
+    maxNameBytes: MAX_NAME_BYTES,
+    maxLinks: MAX_LINKS,
+  };
+  readonly writeVerifier: Buffer;
+
+  private readonly meta = new Mutex();
+  private readonly files = new Map<bigint, FileState>();
+  private readonly clock: () => Timespec;
+  private readonly log: EngineLogger;
+  private readonly budgetBlocks: number;
+  /** Blocks kept free for metadata so that remove and truncate can always proceed. */
+  private readonly reserveBlocks: number;
+  private bufferedBlocks = 0;
+  private budgetWaiters: Array<() => void> = [];
+  private flushLoop: Promise<void> | undefined;
+  private flushError: unknown;
+  private lastLsn = 0n;
+  private closed = false;
+
+  private constructor(
+    private readonly volume: Volume,
+    private superRec: SuperRecord,
+    rootGeneration: number,
+    opts: OpenOptions,
+  ) {
+    if (volume.blockBytes !== BLOCK_BYTES) throw new Error(`engine needs ${BLOCK_BYTES}-byte blocks, volume has ${volume.blockBytes}`);
+    this.fsid = opts.fsid;
+    this.clock = opts.clock;
+    this.log = opts.logger ?? nullLogger;
+    this.root = { ino: ROOT_INO, generation: rootGeneration };
+    const budgetBytes = opts.writeBufferBytes ?? 256 * 1024 * 1024;
+    this.budgetBlocks = Math.max(1, Math.floor(budgetBytes / BLOCK_BYTES));
+    const maxBlocks = volume.stats().maxBlocks;
+    this.reserveBlocks = Math.min(Math.max(32, Math.floor(maxBlocks / 200)), 65536);
+    // RFC 1813 §3.3.7 writeverf3: a new value per open, so clients resend uncommitted data
+    // after a restart or failover. bootId is random per open; the epoch separates owners.
+    const h = createHash('sha256').update(volume.bootId);
+    const e = Buffer.alloc(8);
+    e.writeBigUInt64BE(volume.epoch & 0xffff_ffff_ffff_ffffn);
+    this.writeVerifier = h.update(e).digest().subarray(0, 8);
+  }
+
+  static async open(volume: Volume, opts: OpenOptions): Promise<Engine> {
+    const sb = await volume.get(SUPER_KEY);
+    if (!sb) throw new Error('volume holds no filesystem (no engine superblock record)');
+    const superRec = decodeSuper(sb);
+    const rootRaw = await volume.get(inodeKey(ROOT_INO));
+    if (!rootRaw) throw new Error('filesystem has no root inode');
+    const root = decodeInode(ROOT_INO, rootRaw);
+    const engine = new Engine(volume, superRec, root.generation, opts);
+    engine.lastLsn = volume.stats().lastLsn;
+    return engine;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private now(): Timespec {
+    const t = this.clock();
+    return { sec: Math.max(0, Math.floor(t.sec)), nsec: Math.min(999_999_999, Math.max(0, Math.floor(t.nsec))) };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new FsError(FsErrorCode.STALE, 'filesystem is closed');
+  }
+
+  toAttr(r: InodeRecord): Attr {
+    return {
+      type: r.type,
+      mode: r.mode,
+      nlink: r.nlink,
+      uid: r.uid,
+      gid: r.gid,
+      size: BigInt(r.size),
+      used: BigInt(r.usedBlocks) * BigInt(BLOCK_BYTES),
+      rdevMajor: r.rdevMajor,
+      rdevMinor: r.rdevMinor,
+      fsid: this.fsid,
+      ino: r.ino,
+      generation: r.generation,
+      atime: r.atime,
+      mtime: r.mtime,
+      ctime: r.ctime,
+    };
+  }
+
+  private async loadInode(src: { get(k: Buffer): Promise<Buffer | undefined> }, ino: bigint): Promise<InodeRecord | undefined> {
+    const raw = await src.get(inodeKey(ino));
+    return raw ? decodeInode(ino, raw) : undefined;
+  }
+
+  /** The inode a ref names, or STALE when it is gone or was reused. */
+  private async resolve(ref: FileRef, src: { get(k: Buffer): Promise<Buffer | undefined> } = this.volume): Promise<InodeRecord> {
+    this.assertOpen();
+    const r = await this.loadInode(src, ref.ino);
+    if (!r || r.generation !== ref.generation) throw new FsError(FsErrorCode.STALE, `stale file handle (ino ${ref.ino})`);
+    return r;
+  }
+
+  private async resolveDir(ref: FileRef, src: { get(k: Buffer): Promise<Buffer | undefined> } = this.volume): Promise<InodeRecord> {
+    const r = await this.resolve(ref, src);
+    if (r.type !== FileType.DIR) throw new FsError(FsErrorCode.NOTDIR, 'not a directory', { after: this.toAttr(r) });
+    return r;
+  }
+
+  private dirFail(code: FsErrorCode, dir: InodeRecord, msg?: string): FsError {
+    return new FsError(code, msg, { before: wccOf(dir), after: this.toAttr(dir) });
+  }
+
+  /**
+   * Runs a metadata read-modify-write under the mutex, applies what it staged, and (unless
+   * `durable` is false) resolves only after the log covering it is synced.
+   */
+  private async mutate<T>(fn: (tx: Staging, now: Timespec) => Promise<T>, durable = true): Promise<T> {
+    this.assertOpen();
+    const release = await this.meta.lock();
+    let lsn: bigint | undefined;
+    let result: T;
+    try {
+      const tx = new Staging(this.volume);
+      result = await fn(tx, this.now());
+      if (!tx.isEmpty) {
+        lsn = await this.volume.apply(tx.toTransaction());
+        if (lsn > this.lastLsn) this.lastLsn = lsn;
+        for (const f of tx.afterApply) f();
+      }
+    } finally {
+      release();
+    }
+    if (durable && lsn !== undefined) await this.volume.durable(lsn);
+    return result;
+  }
+
+  private putInode(tx: Staging, r: InodeRecord): void {
+    tx.put(inodeKey(r.ino), encodeInode(r));
+  }
+
+  /** Space for metadata growth: namespace-growing operations stop at half the reserve. */
+  private checkMetaSpace(dir: InodeRecord): void {
+    if (this.volume.stats().freeBlocks < this.reserveBlocks / 2) throw this.dirFail(FsErrorCode.NOSPC, dir, 'filesystem is full');
+  }
+
+  private async allocIno(tx: Staging): Promise<{ ino: bigint; generation: number }> {
+    const [from, to] = prefixRange(KeyPrefix.FREE_INO);
+    const free = await tx.scan(from, to, 1);
+    const next: SuperRecord = { ...this.superRec, inodeCount: this.superRec.inodeCount + 1n };
+    let ino: bigint;
+    let generation: number;
+    const f = free[0];
+    if (f && f[1].readUInt32BE(0) < 0xffff_fffe) {
+      ino = f[0].readBigUInt64BE(1);
+      generation = f[1].readUInt32BE(0) + 1;
+      tx.del(f[0]);
+    } else {
+      if (f) tx.del(f[0]); // generations exhausted: retire the number for good
+      ino = next.nextIno;
+      next.nextIno += 1n;
+      generation = 1;
+    }
+    tx.put(SUPER_KEY, encodeSuper(next));
+    tx.afterApply.push(() => {
+      this.superRec = next;
+    });
+    return { ino, generation };
+  }
+
+  /** Deletes an inode whose last link went away: extents freed, number kept for reuse. */
+  private async freeInode(tx: Staging, r: InodeRecord): Promise<void> {
+    tx.del(inodeKey(r.ino));
+    tx.put(freeInoKey(r.ino), encodeFreeIno(r.generation));
+    if (r.type === FileType.REG) await this.truncateExtents(tx, r.ino, 0);
+    const next: SuperRecord = { ...this.superRec, inodeCount: this.superRec.inodeCount - 1n };
+    tx.put(SUPER_KEY, encodeSuper(next));
+    tx.afterApply.push(() => {
+      this.superRec = next;
+      const st = this.files.get(r.ino);
+      if (st && st.generation === r.generation) {
+        st.dropped = true;
+        this.discard(st);
+        this.files.delete(r.ino);
+      }
+    });
+  }
+
+  private async findEntry(
+    tx: Staging | undefined,
+    dir: bigint,
+    name: Buffer,
+  ): Promise<{ key: Buffer; ino: bigint; type: FileType; freeSlot: number } | { key: undefined; freeSlot: number }> {
+    const base = nameHashBase(name);
+    const from = direntKey(dir, base);
+    const to = direntKey(dir, base + BigInt(COLLISION_SLOTS));
+    let rows: Array<[Buffer, Buffer]>;
+    if (tx) rows = await tx.scan(from, to);
+    else {
+      rows = [];
+      await this.volume.scan(from, to, (k, v) => {
+        rows.push([k, v]);
+        return true;
+      });
+    }
+    let freeSlot = 0;
+    for (const [k, v] of rows) {
+      const d = decodeDirent(v);
+      if (d.name.equals(name)) return { key: k, ino: d.ino, type: d.type, freeSlot: -1 };
+      const slot = Number(direntCookie(k) - base);
+      if (slot === freeSlot) freeSlot++;
+    }
+    if (freeSlot >= COLLISION_SLOTS) freeSlot = -1;
+    return { key: undefined, freeSlot };
+  }
+
+  private addEntry(tx: Staging, dir: bigint, name: Buffer, freeSlot: number, ino: bigint, type: FileType): void {
+    // 256 names with one 55-bit hash cannot happen by chance; a corrupt directory could.
+    if (freeSlot < 0) throw new Error(`directory ${dir}: hash collision slots exhausted`);
+    tx.put(direntKey(dir, nameHashBase(name) + BigInt(freeSlot)), encodeDirent(ino, type, name));
+  }
+
+  private async isEmptyDir(tx: Staging, dir: bigint): Promise<boolean> {
+    const [from, to] = idRange(KeyPrefix.DIRENT, dir);
+    return (await tx.scan(from, to, 1)).length === 0;
+  }
+
+  private applySetAttrs(r: InodeRecord, attrs: SetAttrs, now: Timespec): void {
+    if (attrs.mode !== undefined) r.mode = attrs.mode & 0o7777;
+    if (attrs.uid !== undefined) r.uid = attrs.uid >>> 0;
+    if (attrs.gid !== undefined) r.gid = attrs.gid >>> 0;
+    if (attrs.atime !== undefined) r.atime = attrs.atime === 'now' ? now : { ...attrs.atime };
+    if (attrs.mtime !== undefined) r.mtime = attrs.mtime === 'now' ? now : { ...attrs.mtime };
+  }
+
+  private newInode(
+    ino: bigint,
+    generation: number,
+    type: FileType,
+    attrs: SetAttrs,
+    owner: NewNodeOwner,
+    now: Timespec,
+    defaultMode: number,
+  ): InodeRecord {
+    const r: InodeRecord = {
+      ino,
+      type,
+      mode: defaultMode,
+      nlink: type === FileType.DIR ? 2 : 1,
+      uid: owner.uid >>> 0,
+      gid: owner.gid >>> 0,
+      generation,
+      size: type === FileType.DIR ? BLOCK_BYTES : 0,
+      usedBlocks: 0,
+      rdevMajor: 0,
+      rdevMinor: 0,
+      atime: now,
+      mtime: now,
+      ctime: now,
+      parent: 0n,
+    };
+    this.applySetAttrs(r, attrs, now);
+    return r;
+  }
+
+  /** Shared body of create/mkdir/symlink/mknod: validate, allocate an inode, link it in. */
+  private async makeNode(
+    dirRef: FileRef,
+    name: string,
+    build: (ino: bigint, generation: number, now: Timespec, dir: InodeRecord) => InodeRecord,
+    onExisting?: (existing: InodeRecord, dir: InodeRecord) => { attr: Attr; dirWcc: Wcc } | undefined,
+  ): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    const nb = nameBytes(name);
+    return this.mutate(async (tx, now) => {
+      const dir = await this.resolveDir(dirRef, tx);
+      if (isDotName(name)) throw this.dirFail(FsErrorCode.EXIST, dir);
+      const found = await this.findEntry(tx, dir.ino, nb);
+      if (found.key) {
+        const existing = await this.loadInode(tx, found.ino);
+        const r = existing && onExisting ? onExisting(existing, dir) : undefined;
+        if (r) return r;
+        throw this.dirFail(FsErrorCode.EXIST, dir);
+      }
+      this.checkMetaSpace(dir);
+      const before = wccOf(dir);
+      const { ino, generation } = await this.allocIno(tx);
+      const node = build(ino, generation, now, dir);
+      if (node.type === FileType.DIR) {
+        if (dir.nlink >= MAX_LINKS) throw this.dirFail(FsErrorCode.MLINK, dir);
+        dir.nlink++;
+      }
+      this.putInode(tx, node);
+      this.addEntry(tx, dir.ino, nb, found.freeSlot, ino, node.type);
+      dir.mtime = now;
+      dir.ctime = now;
+      this.putInode(tx, dir);
+      return { attr: this.toAttr(node), dirWcc: { before, after: this.toAttr(dir) } };
+    });
+  }
+
+  // ---------------------------------------------------------------- attributes
+
+  async getattr(file: FileRef): Promise<Attr> {
+    return this.toAttr(await this.resolve(file));
+  }
+
+  async setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec): Promise<Wcc> {
+    if (attrs.size === undefined) {
+      return this.mutate(async (tx, now) => {
+        const r = await this.resolve(file, tx);
+        const before = wccOf(r);
+        if (guardCtime && !sameTime(guardCtime, r.ctime)) {
+          throw new FsError(FsErrorCode.NOT_SYNC, 'ctime guard mismatch', { before, after: this.toAttr(r) });
+        }
+        this.applySetAttrs(r, attrs, now);
+        r.ctime = now;
+        this.putInode(tx, r);
+        return { before, after: this.toAttr(r) };
+      });
+    }
+    const size = attrs.size;
+    const cur = await this.resolve(file);
+    if (cur.type === FileType.DIR) throw new FsError(FsErrorCode.ISDIR, 'size of a directory', { after: this.toAttr(cur) });
+    if (cur.type !== FileType.REG) throw new FsError(FsErrorCode.INVAL, 'size of a special file', { after: this.toAttr(cur) });
+    if (size < 0n || size > BigInt(MAX_FILE_BYTES)) throw new FsError(FsErrorCode.FBIG, 'size beyond the maximum file size', { after: this.toAttr(cur) });
+    const newSize = Number(size);
+    const st = this.fileState(cur);
+    const release = await st.lock.lock();
+    let lsn: bigint | undefined;
+    let reserved: Extent[] = [];
+    let applied = false;
+    try {
+      const r0 = await this.resolve(file);
+      // Shrinking to the middle of a block: that block's tail must read as zeros if the file
+      // grows again, so its new image goes out copy-on-write in the same transaction.
+      let boundary: { fileBlock: number; image: Buffer } | undefined;
+      const tail = newSize % BLOCK_BYTES;
+      if (newSize < r0.size && tail !== 0) {
+        const fb = Math.floor(newSize / BLOCK_BYTES);
+        const image = Buffer.from(await this.readBlocksOf(st, r0, fb, 1));
+        image.fill(0, tail);
+        boundary = { fileBlock: fb, image };
+        reserved = await this.allocData(1, st.hint);
+        await this.volume.writeBlocks(reserved[0]!.block, image);
+      }
+      const result = await this.mutate(async (tx, now) => {
+        const r = await this.resolve(file, tx);
+        const before = wccOf(r);
+        if (guardCtime && !sameTime(guardCtime, r.ctime)) {
+          throw new FsError(FsErrorCode.NOT_SYNC, 'ctime guard mismatch', { before, after: this.toAttr(r) });
+        }
+        this.applySetAttrs(r, attrs, now);
+        if (newSize < r.size) {
+          const keepBlocks = Math.ceil(newSize / BLOCK_BYTES);
+          r.usedBlocks -= await this.truncateExtents(tx, r.ino, keepBlocks);
+          if (boundary) {
+            const v = reserved[0]!.block;
+            const rec: ExtentRecord = { fileBlock: boundary.fileBlock, volBlock: v, count: 1, crcs: Uint32Array.of(crc32c(boundary.image)) };
+            r.usedBlocks += 1 - (await this.replaceExtents(tx, r.ino, [rec]));
+            tx.allocated.push(...reserved);
+          }
+        }
+        r.size = newSize;
+        // POSIX truncate: mtime and ctime change (unless the caller set mtime explicitly).
+        if (attrs.mtime === undefined) r.mtime = now;
+        r.ctime = now;
+        this.putInode(tx, r);
+        return { before, after: this.toAttr(r) };
+      }, false);
+      applied = true;
+      lsn = this.lastLsn;
+      // Buffered blocks past the new end are gone; the boundary image was written above.
+      const keep = Math.ceil(newSize / BLOCK_BYTES);
+      for (const b of [...st.dirty.keys()]) {
+        if (b >= keep || (boundary && b === boundary.fileBlock)) {
+          st.dirty.delete(b);
+          this.bufferedBlocks--;
+        }
+      }
+      this.wakeBudget();
+      return result;
+    } finally {
+      if (!applied && reserved.length) this.volume.unreserve(reserved);
+      this.releaseFile(st, release);
+      if (applied && lsn !== undefined) await this.volume.durable(lsn);
+    }
+  }
+
+  // ---------------------------------------------------------------- namespace
+
+  async lookup(dirRef: FileRef, name: string): Promise<{ attr: Attr; dirAttr: Attr }> {
+    const dir = await this.resolveDir(dirRef);
+    const dirAttr = this.toAttr(dir);
+    if (name === '.') return { attr: dirAttr, dirAttr };
+    if (name === '..') {
+      const p = dir.ino === ROOT_INO ? dir : await this.loadInode(this.volume, dir.parent);
+      if (!p) throw new FsError(FsErrorCode.IO, `directory ${dir.ino} has a missing parent`, { after: dirAttr });
+      return { attr: this.toAttr(p), dirAttr };
+    }
+    let nb: Buffer;
+    try {
+      nb = nameBytes(name);
+    } catch (e) {
+      if (e instanceof FsError) throw new FsError(e.code, e.message, { after: dirAttr });
+      throw e;
+    }
+    const found = await this.findEntry(undefined, dir.ino, nb);
+    if (!found.key) throw new FsError(FsErrorCode.NOENT, `no entry "${name}"`, { after: dirAttr });
+    const r = await this.loadInode(this.volume, found.ino);
+    if (!r) throw new FsError(FsErrorCode.IO, `entry "${name}" names missing inode ${found.ino}`, { after: dirAttr });
+    return { attr: this.toAttr(r), dirAttr };
+  }
+
+  async create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    let truncateExisting: InodeRecord | undefined;
+    const res = await this.makeNode(
+      dir,
+      name,
+      (ino, generation, now) => {
+        if (mode.how === 'exclusive') {
+          const r = this.newInode(ino, generation, FileType.REG, {}, owner, now, 0);
+          r.verifier = Buffer.from(mode.verifier.subarray(0, 8));
+          return r;
+        }
+        const { size, ...rest } = mode.attrs;
+        const r = this.newInode(ino, generation, FileType.REG, rest, owner, now, 0o644);
+        if (size !== undefined && size > 0n) {
+          if (size > BigInt(MAX_FILE_BYTES)) throw new FsError(FsErrorCode.FBIG, 'size beyond the maximum file size');
+          r.size = Number(size);
+        }
+        return r;
+      },
+      (existing, d) => {
+        const dirWcc = { before: wccOf(d), after: this.toAttr(d) };
+        // RFC 1813 §3.3.8: a retransmitted EXCLUSIVE create finds the file it made.
+        if (mode.how === 'exclusive') {
+          if (existing.type === FileType.REG && existing.verifier && existing.verifier.equals(mode.verifier.subarray(0, 8))) {
+            return { attr: this.toAttr(existing), dirWcc };
+          }
+          return undefined;
+        }
+        if (mode.how === 'unchecked' && existing.type === FileType.REG) {
+          if (mode.attrs.size !== undefined) truncateExisting = existing;
+          return { attr: this.toAttr(existing), dirWcc };
+        }
+        return undefined;
+      },
+    );
+    if (truncateExisting && mode.how === 'unchecked') {
+      const ref = { ino: truncateExisting.ino, generation: truncateExisting.generation };
+      await this.setattr(ref, { size: mode.attrs.size });
+      return { attr: await this.getattr(ref), dirWcc: res.dirWcc };
+    }
+    return res;
+  }
+
+  async mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    const { size: _size, ...rest } = attrs;
+    return this.makeNode(dir, name, (ino, generation, now, parent) => {
+      const r = this.newInode(ino, generation, FileType.DIR, rest, owner, now, 0o755);
+      r.parent = parent.ino;
+      return r;
+    });
+  }
+
+  async symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    const tb = symlinkTargetBytes(target);
+    const { size: _size, ...rest } = attrs;
+    return this.makeNode(dir, name, (ino, generation, now) => {
+      const r = this.newInode(ino, generation, FileType.LNK, rest, owner, now, 0o777);
+      r.target = tb;
+      r.size = tb.length;
+      return r;
+    });
+  }
+
+  async mknod(
+    dir: FileRef,
+    name: string,
+    type: FileType.BLK | FileType.CHR | FileType.SOCK | FileType.FIFO,
+    rdev: { major: number; minor: number },
+    attrs: SetAttrs,
+    owner: NewNodeOwner,
+  ): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    if (type !== FileType.BLK && type !== FileType.CHR && type !== FileType.SOCK && type !== FileType.FIFO) {
+      throw new FsError(FsErrorCode.INVAL, `mknod of type ${String(type)}`);
+    }
+    const { size: _size, ...rest } = attrs;
+    return this.makeNode(dir, name, (ino, generation, now) => {
+      const r = this.newInode(ino, generation, type, rest, owner, now, 0o644);
+      if (type === FileType.BLK || type === FileType.CHR) {
+        r.rdevMajor = rdev.major >>> 0;
+        r.rdevMinor = rdev.minor >>> 0;
+      }
+      return r;
+    });
+  }
+
+  async readlink(file: FileRef): Promise<{ target: string; attr: Attr }> {
+    const r = await this.resolve(file);
+    if (r.type !== FileType.LNK) throw new FsError(FsErrorCode.INVAL, 'not a symbolic link', { after: this.toAttr(r) });
+    return { target: (r.target ?? Buffer.alloc(0)).toString('utf8'), attr: this.toAttr(r) };
+  }
+
+  async link(fileRef: FileRef, dirRef: FileRef, name: string): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    const nb = nameBytes(name);
+    return this.mutate(async (tx, now) => {
+      const file = await this.resolve(fileRef, tx);
+      const dir = await this.resolveDir(dirRef, tx);
+      // RFC 1813 §3.3.15 lists no ISDIR; like Linux (vfs_link), hard links to directories are EPERM.
+      if (file.type === FileType.DIR) throw this.dirFail(FsErrorCode.PERM, dir, 'hard link to a directory');
+      if (isDotName(name)) throw this.dirFail(FsErrorCode.EXIST, dir);
+      const found = await this.findEntry(tx, dir.ino, nb);
+      if (found.key) throw this.dirFail(FsErrorCode.EXIST, dir);
+      if (file.nlink >= MAX_LINKS) throw this.dirFail(FsErrorCode.MLINK, dir);
+      this.checkMetaSpace(dir);
+      const before = wccOf(dir);
+      file.nlink++;
+      file.ctime = now;
+      this.addEntry(tx, dir.ino, nb, found.freeSlot, file.ino, file.type);
+      // When the file is the directory itself this cannot happen (directories are refused above).
+      dir.mtime = now;
+      dir.ctime = now;
+      this.putInode(tx, file);
+      this.putInode(tx, dir);
+      return { attr: this.toAttr(file), dirWcc: { before, after: this.toAttr(dir) } };
+    });
+  }
+
+  async remove(dirRef: FileRef, name: string): Promise<Wcc> {
+    return this.unlinkEntry(dirRef, name, false);
+  }
+
+  async rmdir(dirRef: FileRef, name: string): Promise<Wcc> {
+    return this.unlinkEntry(dirRef, name, true);
+  }
+
+  private async unlinkEntry(dirRef: FileRef, name: string, wantDir: boolean): Promise<Wcc> {
+    const nb = nameBytes(name);
+    return this.mutate(async (tx, now) => {
+      const dir = await this.resolveDir(dirRef, tx);
+      if (name === '.') throw this.dirFail(wantDir ? FsErrorCode.INVAL : FsErrorCode.ISDIR, dir);
+      if (name === '..') throw this.dirFail(wantDir ? FsErrorCode.NOTEMPTY : FsErrorCode.ISDIR, dir);
+      const found = await this.findEntry(tx, dir.ino, nb);
+      if (!found.key) throw this.dirFail(FsErrorCode.NOENT, dir);
+      const target = await this.loadInode(tx, found.ino);
+      if (!target) throw new Error(`directory ${dir.ino}: entry "${name}" names missing inode ${found.ino}`);
+      if (wantDir && target.type !== FileType.DIR) throw this.dirFail(FsErrorCode.NOTDIR, dir);
+      if (!wantDir && target.type === FileType.DIR) throw this.dirFail(FsErrorCode.ISDIR, dir);
+      if (wantDir && !(await this.isEmptyDir(tx, target.ino))) throw this.dirFail(FsErrorCode.NOTEMPTY, dir);
+      const before = wccOf(dir);
+      tx.del(found.key);
+      await this.dropLink(tx, target, now);
+      if (target.type === FileType.DIR) dir.nlink--;
+      dir.mtime = now;
+      dir.ctime = now;
+      this.putInode(tx, dir);
+      return { before, after: this.toAttr(dir) };
+    });
+  }
+
+  /** One directory entry naming `r` went away: drop a link, or the inode with its last. */
+  private async dropLink(tx: Staging, r: InodeRecord, now: Timespec): Promise<void> {
+    if (r.type === FileType.DIR || r.nlink <= 1) {
+      await this.freeInode(tx, r);
+      return;
+    }
+    r.nlink--;
+    r.ctime = now;
+    this.putInode(tx, r);
+  }
+
+  async rename(fromDirRef: FileRef, fromName: string, toDirRef: FileRef, toName: string): Promise<{ fromWcc: Wcc; toWcc: Wcc }> {
+    const fromNb = nameBytes(fromName);
+    const toNb = nameBytes(toName);
+    return this.mutate(async (tx, now) => {
+      const fromDir = await this.resolveDir(fromDirRef, tx);
+      const sameDir = fromDir.ino === toDirRef.ino;
+      let toDir: InodeRecord;
+      try {
+        toDir = sameDir ? fromDir : await this.resolveDir(toDirRef, tx);
+      } catch (e) {
+        if (e instanceof FsError) throw new FsError(e.code, e.message, { before: wccOf(fromDir), after: this.toAttr(fromDir) }, e.wcc);
+        throw e;
+      }
+      const fail = (code: FsErrorCode, msg?: string): FsError =>
+        new FsError(code, msg, { before: wccOf(fromDir), after: this.toAttr(fromDir) }, { before: wccOf(toDir), after: this.toAttr(toDir) });
+      if (isDotName(fromName) || isDotName(toName)) throw fail(FsErrorCode.INVAL, 'rename of "." or ".."');
+      const src = await this.findEntry(tx, fromDir.ino, fromNb);
+      if (!src.key) throw fail(FsErrorCode.NOENT);
+      const srcInode = await this.loadInode(tx, src.ino);
+      if (!srcInode) throw new Error(`directory ${fromDir.ino}: entry "${fromName}" names missing inode ${src.ino}`);
+      const fromBefore = wccOf(fromDir);
+      const toBefore = wccOf(toDir);
+      const dst = await this.findEntry(tx, toDir.ino, toNb);
+      // POSIX: renaming a name onto itself, or onto another link of the same file, does nothing.
+      if (dst.key && dst.ino === src.ino) {
+        return {
+          fromWcc: { before: fromBefore, after: this.toAttr(fromDir) },
+          toWcc: { before: toBefore, after: this.toAttr(toDir) },
+        };
+      }
+      if (srcInode.type === FileType.DIR && !sameDir) {
+        // A directory may not move below itself: walk up from the target directory.
+        let p = toDir;
+        for (let depth = 0; ; depth++) {
+          if (p.ino === srcInode.ino) throw fail(FsErrorCode.INVAL, 'rename of a directory into its own subtree');
+          if (p.ino === ROOT_INO) break;
+          const up = await this.loadInode(tx, p.parent);
+          if (!up || depth > 1_000_000) throw new Error(`directory ${p.ino}: broken parent chain`);
+          p = up;
+        }
+      }
+      if (dst.key) {
+        const victim = await this.loadInode(tx, dst.ino);
+        if (!victim) throw new Error(`directory ${toDir.ino}: entry "${toName}" names missing inode ${dst.ino}`);
+        if (srcInode.type === FileType.DIR && victim.type !== FileType.DIR) throw fail(FsErrorCode.NOTDIR);
+        if (srcInode.type !== FileType.DIR && victim.type === FileType.DIR) throw fail(FsErrorCode.ISDIR);
+        if (victim.type === FileType.DIR && !(await this.isEmptyDir(tx, victim.ino))) throw fail(FsErrorCode.NOTEMPTY);
+        tx.del(dst.key);
+        await this.dropLink(tx, victim, now);
+        if (victim.type === FileType.DIR) toDir.nlink--;
+      } else {
+        this.checkMetaSpace(toDir);
+      }
+      tx.del(src.key);
+      // Re-scan the slot after the deletes so the new entry takes the lowest free index.
+      const slot = await this.findEntry(tx, toDir.ino, toNb);
+      this.addEntry(tx, toDir.ino, toNb, slot.freeSlot, srcInode.ino, srcInode.type);
+      if (srcInode.type === FileType.DIR && !sameDir) {
+        if (toDir.nlink >= MAX_LINKS) throw fail(FsErrorCode.MLINK);
+        fromDir.nlink--;
+        toDir.nlink++;
+        srcInode.parent = toDir.ino;
+      }
+      srcInode.ctime = now;
+      this.putInode(tx, srcInode);
+      fromDir.mtime = now;
+      fromDir.ctime = now;
+      toDir.mtime = now;
+      toDir.ctime = now;
+      this.putInode(tx, fromDir);
+      if (!sameDir) this.putInode(tx, toDir);
+      return {
+        fromWcc: { before: fromBefore, after: this.toAttr(fromDir) },
+        toWcc: { before: toBefore, after: this.toAttr(toDir) },
+      };
+    });
+  }
+
+  async readdir(dirRef: FileRef, cookie: bigint, withAttrs: boolean, accept: (entry: DirEntry) => boolean): Promise<ReaddirResult> {
+    const dir = await this.resolveDir(dirRef);
+    const dirAttr = this.toAttr(dir);
+    const entries: DirEntry[] = [];
+    const offer = (e: DirEntry): boolean => {
+      if (!accept(e)) return false;
+      entries.push(e);
+      return true;
+    };
+    if (cookie < COOKIE_DOT) {
+      if (!offer({ cookie: COOKIE_DOT, name: '.', ino: dir.ino, attr: withAttrs ? dirAttr : undefined })) return { entries, eof: false, dirAttr };
+    }
+    if (cookie < COOKIE_DOTDOT) {
+      const parentIno = dir.ino === ROOT_INO ? dir.ino : dir.parent;
+      let attr: Attr | undefined;
+      if (withAttrs) {
+        const p = await this.loadInode(this.volume, parentIno);
+        attr = p ? this.toAttr(p) : undefined;
+      }
+      if (!offer({ cookie: COOKIE_DOTDOT, name: '..', ino: parentIno, attr })) return { entries, eof: false, dirAttr };
+    }
+    const [, end] = idRange(KeyPrefix.DIRENT, dir.ino);
+    let next = cookie < FIRST_ENTRY_COOKIE ? FIRST_ENTRY_COOKIE : cookie + 1n;
+    if (next > 0xffff_ffff_ffff_ffffn) return { entries, eof: true, dirAttr };
+    for (;;) {
+      const batch: Array<{ cookie: bigint; ino: bigint; name: string }> = [];
+      await this.volume.scan(direntKey(dir.ino, next), end, (k, v) => {
+        const d = decodeDirent(v);
+        batch.push({ cookie: direntCookie(k), ino: d.ino, name: d.name.toString('utf8') });
+        return batch.length < READDIR_BATCH;
+      });
+      let attrs: Array<InodeRecord | undefined> | undefined;
+      if (withAttrs) attrs = await Promise.all(batch.map((b) => this.loadInode(this.volume, b.ino)));
+      for (let i = 0; i < batch.length; i++) {
+        const b = batch[i]!;
+        const rec = attrs?.[i];
+        if (!offer({ cookie: b.cookie, name: b.name, ino: b.ino, attr: rec ? this.toAttr(rec) : undefined })) {
+          return { entries, eof: false, dirAttr };
+        }
+      }
+      if (batch.length < READDIR_BATCH) return { entries, eof: true, dirAttr };
+      next = batch[batch.length - 1]!.cookie + 1n;
+    }
+  }
+
+  async statfs(): Promise<FsStat> {
+    this.assertOpen();
+    const s = this.volume.stats();
+    const bb = BigInt(s.blockBytes);
+    const availBlocks = Math.max(0, s.freeBlocks - this.reserveBlocks - this.bufferedBlocks);
+    // Inodes have no fixed table: one more file costs roughly one small metadata record, so the
+    // free count is an estimate from free space (a 4 KiB page holds about 16 inode records).
+    const freeFiles = BigInt(availBlocks) * 16n;
+    return {
+      totalBytes: BigInt(s.maxBlocks) * bb,
+      freeBytes: BigInt(Math.max(0, s.freeBlocks - this.bufferedBlocks)) * bb,
+      availBytes: BigInt(availBlocks) * bb,
+      totalFiles: this.superRec.inodeCount + freeFiles,
+      freeFiles,
+      availFiles: freeFiles,
+    };
+  }
+
+  // ---------------------------------------------------------------- data
+
+  private fileState(r: InodeRecord): FileState {
+    let st = this.files.get(r.ino);
+    if (!st || st.generation !== r.generation) {
+      if (st) {
+        st.dropped = true;
+        this.discard(st);
+      }
+      st = new FileState(r.ino, r.generation);
+      this.files.set(r.ino, st);
+    }
+    return st;
+  }
+
+  private releaseFile(st: FileState, release: () => void): void {
+    release();
+    if (st.dirty.size === 0 && !st.lock.isLocked && this.files.get(st.ino) === st) this.files.delete(st.ino);
+  }
+
+  private discard(st: FileState): void {
+    this.bufferedBlocks -= st.dirty.size;
+    st.dirty.clear();
+    this.wakeBudget();
+  }
+
+  private wakeBudget(): void {
+    const w = this.budgetWaiters;
+    this.budgetWaiters = [];
+    for (const f of w) f();
+  }
+
+  private regular(r: InodeRecord): void {
+    if (r.type === FileType.DIR) throw new FsError(FsErrorCode.ISDIR, 'is a directory', { after: this.toAttr(r) });
+    if (r.type !== FileType.REG) throw new FsError(FsErrorCode.INVAL, 'not a regular file', { after: this.toAttr(r) });
+  }
+
+  /** Extents of `ino` overlapping file blocks [from, to), ascending. */
+  private async extentsIn(src: Staging, ino: bigint, from: number, to: number): Promise<ExtentRecord[]> {
+    const rows = await src.scan(extentKey(ino, Math.max(0, from - (MAX_EXTENT_BLOCKS - 1))), extentKey(ino, to));
+    const out: ExtentRecord[] = [];
+    for (const [k, v] of rows) {
+      const e = decodeExtent(extentKeyFileBlock(k), v);
+      if (e.fileBlock + e.count > from) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * Points file blocks at new volume blocks: old extents overlapping each new one are cut, their
+   * overlapped blocks freed. Returns the number of blocks freed.
+   */
+  private async replaceExtents(tx: Staging, ino: bigint, news: ExtentRecord[]): Promise<number> {
+    let freed = 0;
+    for (const ne of news) {
+      const nEnd = ne.fileBlock + ne.count;
+      for (const o of await this.extentsIn(tx, ino, ne.fileBlock, nEnd)) {
+        const oEnd = o.fileBlock + o.count;
+        tx.del(extentKey(ino, o.fileBlock));
+        if (o.fileBlock < ne.fileBlock) {
+          const n = ne.fileBlock - o.fileBlock;
+          tx.put(extentKey(ino, o.fileBlock), encodeExtent({ fileBlock: o.fileBlock, volBlock: o.volBlock, count: n, crcs: o.crcs.subarray(0, n) }));
+        }
+        if (oEnd > nEnd) {
+          const skip = nEnd - o.fileBlock;
+          tx.put(extentKey(ino, nEnd), encodeExtent({ fileBlock: nEnd, volBlock: o.volBlock + skip, count: oEnd - nEnd, crcs: o.crcs.subarray(skip) }));
+        }
+        const s = Math.max(o.fileBlock, ne.fileBlock);
+        const e = Math.min(oEnd, nEnd);
+        tx.free({ block: o.volBlock + (s - o.fileBlock), count: e - s });
+        freed += e - s;
+      }
+      tx.put(extentKey(ino, ne.fileBlock), encodeExtent(ne));
+    }
+    return freed;
+  }
+
+  /** Drops every extent block at or after `keepBlocks`; returns the number freed. */
+  private async truncateExtents(tx: Staging, ino: bigint, keepBlocks: number): Promise<number> {
+    const [, end] = idRange(KeyPrefix.EXTENT, ino);
+    const rows = await tx.scan(extentKey(ino, Math.max(0, keepBlocks - (MAX_EXTENT_BLOCKS - 1))), end);
+    let freed = 0;
+    for (const [k, v] of rows) {
+      const o = decodeExtent(extentKeyFileBlock(k), v);
+      const oEnd = o.fileBlock + o.count;
+      if (oEnd <= keepBlocks) continue;
+      tx.del(k);
+      if (o.fileBlock < keepBlocks) {
+        const n = keepBlocks - o.fileBlock;
+        tx.put(k, encodeExtent({ fileBlock: o.fileBlock, volBlock: o.volBlock, count: n, crcs: o.crcs.subarray(0, n) }));
+      }
+      const s = Math.max(o.fileBlock, keepBlocks);
+      tx.free({ block: o.volBlock + (s - o.fileBlock), count: oEnd - s });
+      freed += oEnd - s;
+    }
+    return freed;
+  }
+
+  /** Reserves data blocks, keeping the metadata reserve; a full volume is NOSPC. */
+  private async allocData(n: number, hint?: number): Promise<Extent[]> {
+    await this.ensureFree(n);
+    try {
+      return await this.volume.allocate(n, hint);
+    } catch (e) {
+      if (e instanceof VolumeFullError) throw new FsError(FsErrorCode.NOSPC, 'filesystem is full');
+      throw e;
+    }
+  }
+
+  private async ensureFree(n: number): Promise<void> {
+    let s = this.volume.stats();
+    if (s.freeBlocks - n >= this.reserveBlocks) return;
+    // Blocks freed since the last checkpoint become reusable only after one.
+    if (s.lastLsn > s.checkpointLsn) {
+      await this.volume.checkpoint();
+      s = this.volume.stats();
+      if (s.freeBlocks - n >= this.reserveBlocks) return;
+    }
+    throw new FsError(FsErrorCode.NOSPC, 'filesystem is full');
+  }
+
+  /**
+   * File blocks [first, first+count) as the client would read them: buffered images first,
+   * then extents (checksums verified), zeros for holes. Caller holds the file lock.
+   */
+  private async readBlocksOf(st: FileState, r: InodeRecord, first: number, count: number): Promise<Buffer> {
+    const out = Buffer.alloc(count * BLOCK_BYTES);
+    const end = first + count;
+    const src = new Staging(this.volume);
+    for (const e of await this.extentsIn(src, r.ino, first, end)) {
+      const s = Math.max(first, e.fileBlock);
+      const t = Math.min(end, e.fileBlock + e.count);
+      if (t <= s) continue;
+      const dst = out.subarray((s - first) * BLOCK_BYTES, (t - first) * BLOCK_BYTES);
+      await this.volume.readBlocks(e.volBlock + (s - e.fileBlock), dst);
+      for (let b = s; b < t; b++) {
+        const blk = dst.subarray((b - s) * BLOCK_BYTES, (b - s + 1) * BLOCK_BYTES);
+        const want = e.crcs[b - e.fileBlock]!;
+        if (crc32c(blk) !== want) {
+          const volBlock = e.volBlock + (b - e.fileBlock);
+          this.log.error({ ino: r.ino.toString(), fileBlock: b, volBlock }, 'data block checksum mismatch');
+          throw new FsError(FsErrorCode.IO, `checksum mismatch in ino ${r.ino} block ${b}`);
+        }
+      }
+    }
+    if (st.dirty.size > 0) {
+      if (st.dirty.size < count) {
+        for (const [b, img] of st.dirty) if (b >= first && b < end) img.copy(out, (b - first) * BLOCK_BYTES);
+      } else {
+        for (let b = first; b < end; b++) st.dirty.get(b)?.copy(out, (b - first) * BLOCK_BYTES);
+      }
+    }
+    return out;
+  }
+
+  async read(file: FileRef, offset: bigint, count: number): Promise<ReadResult> {
+    const r0 = await this.resolve(file);
+    this.regular(r0);
+    if (offset < 0n) throw new FsError(FsErrorCode.INVAL, 'negative offset', { after: this.toAttr(r0) });
+    const st = this.fileState(r0);
+    const release = await st.lock.lock();
+    try {
+      const r = await this.resolve(file);
+      if (offset >= BigInt(r.size) || count <= 0) return { data: Buffer.alloc(0), eof: offset >= BigInt(r.size), attr: this.toAttr(r) };
+      const start = Number(offset);
+      const end = Math.min(r.size, start + count);
+      const first = Math.floor(start / BLOCK_BYTES);
+      const last = Math.floor((end - 1) / BLOCK_BYTES);
+      const buf = await this.readBlocksOf(st, r, first, last - first + 1);
+      const data = buf.subarray(start - first * BLOCK_BYTES, end - first * BLOCK_BYTES);
+      return { data, eof: end >= r.size, attr: this.toAttr(r) };
+    } finally {
+      this.releaseFile(st, release);
+    }
+  }
+
+  /** Waits for write-buffer room for `blocks` more blocks (back-pressure), then takes it. */
+  private async reserveBudget(blocks: number): Promise<void> {
+    while (this.bufferedBlocks > 0 && this.bufferedBlocks + blocks > this.budgetBlocks) {
+      this.kickFlush();
+      if (this.flushError !== undefined && !this.flushLoop) {
+        const e = this.flushError;
+        this.flushError = undefined;
+        if (e instanceof FsError) throw new FsError(e.code, e.message);
+        throw e;
+      }
+      await new Promise<void>((resolve) => this.budgetWaiters.push(resolve));
+    }
+    this.bufferedBlocks += blocks;
+    if (this.bufferedBlocks > this.budgetBlocks / 2) this.kickFlush();
+  }
+
+  /** Background flushing of the largest buffers, started when the budget is half used. */
+  private kickFlush(): void {
+    if (this.flushLoop || this.closed) return;
+    this.flushLoop = (async () => {
+      try {
+        while (this.bufferedBlocks > this.budgetBlocks / 4) {
+          let best: FileState | undefined;
+          for (const st of this.files.values()) if (st.dirty.size > 0 && (!best || st.dirty.size > best.dirty.size)) best = st;
+          if (!best) break;
+          const release = await best.lock.lock();
+          try {
+            await this.flushLocked(best);
+          } finally {
+            this.releaseFile(best, release);
+          }
+        }
+        this.flushError = undefined;
+      } catch (e) {
+        this.flushError = e;
+        if (!(e instanceof FsError && e.code === FsErrorCode.NOSPC)) this.log.error({ err: e }, 'background flush failed');
+      } finally {
+        this.flushLoop = undefined;
+        this.wakeBudget();
+      }
+    })();
+  }
+
+  async write(file: FileRef, offset: bigint, data: Buffer, stable: StableHow): Promise<WriteResult> {
+    const r0 = await this.resolve(file);
+    this.regular(r0);
+    if (offset < 0n) throw new FsError(FsErrorCode.INVAL, 'negative offset', { before: wccOf(r0), after: this.toAttr(r0) });
+    const endBig = offset + BigInt(data.length);
+    if (endBig > BigInt(MAX_FILE_BYTES)) throw new FsError(FsErrorCode.FBIG, 'write beyond the maximum file size', { before: wccOf(r0), after: this.toAttr(r0) });
+    if (data.length === 0) {
+      if (stable !== StableHow.UNSTABLE) await this.commit(file, offset, 0);
+      return { count: 0, committed: stable, wcc: { before: wccOf(r0), after: this.toAttr(r0) } };
+    }
+    const start = Number(offset);
+    const end = start + data.length;
+    const first = Math.floor(start / BLOCK_BYTES);
+    const last = Math.floor((end - 1) / BLOCK_BYTES);
+    const span = last - first + 1;
+    // Buffered data must find room when flushed: refuse now rather than lose it at COMMIT.
+    try {
+      await this.ensureFree(this.bufferedBlocks + span);
+    } catch (e) {
+      if (e instanceof FsError) throw new FsError(e.code, e.message, { before: wccOf(r0), after: this.toAttr(r0) });
+      throw e;
+    }
+    await this.reserveBudget(span);
+    let reserved = span;
+    const st = this.fileState(r0);
+    const release = await st.lock.lock();
+    let lsn: bigint | undefined;
+    try {
+      const r1 = await this.resolve(file);
+      for (let b = first; b <= last; b++) {
+        let img = st.dirty.get(b);
+        const bStart = b * BLOCK_BYTES;
+        if (!img) {
+          const covers = start <= bStart && end >= bStart + BLOCK_BYTES;
+          // A partial write merges with the block as it is (zeros past EOF and in holes).
+          img = covers ? Buffer.allocUnsafe(BLOCK_BYTES) : bStart >= r1.size ? Buffer.alloc(BLOCK_BYTES) : await this.readBlocksOf(st, r1, b, 1);
+          if (st.dropped) throw new FsError(FsErrorCode.STALE, 'file removed during write');
+          st.dirty.set(b, img);
+          reserved--;
+        }
+        const s = Math.max(start, bStart);
+        const t = Math.min(end, bStart + BLOCK_BYTES);
+        data.copy(img, s - bStart, s - start, t - start);
+      }
+      const wcc = await this.mutate(async (tx, now) => {
+        const r = await this.resolve(file, tx);
+        const before = wccOf(r);
+        if (end > r.size) r.size = end;
+        r.mtime = now;
+        r.ctime = now;
+        this.putInode(tx, r);
+        return { before, after: this.toAttr(r) };
+      }, false);
+      if (stable !== StableHow.UNSTABLE) {
+        await this.flushLocked(st);
+        lsn = this.lastLsn;
+        const r = await this.resolve(file);
+        wcc.after = this.toAttr(r);
+      }
+      return { count: data.length, committed: stable === StableHow.UNSTABLE ? StableHow.UNSTABLE : StableHow.FILE_SYNC, wcc };
+    } finally {
+      this.bufferedBlocks -= reserved;
+      if (st.dropped) this.discard(st);
+      this.wakeBudget();
+      this.releaseFile(st, release);
+      if (lsn !== undefined) await this.volume.durable(lsn);
+    }
+  }
+
+  /**
+   * Writes a file's buffered blocks copy-on-write, in batches, and applies their extents.
+   * Caller holds the file lock. Does not await durability.
+   */
+  private async flushLocked(st: FileState): Promise<void> {
+    while (st.dirty.size > 0 && !st.dropped) {
+      const blocks = [...st.dirty.keys()].sort((a, b) => a - b).slice(0, FLUSH_BATCH_BLOCKS);
+      const exts = await this.allocData(blocks.length, st.hint);
+      let applied = false;
+      try {
+        // Map file blocks to the allocated volume blocks in order, then write each run that is
+        // contiguous in both as one volume write.
+        const vol: number[] = [];
+        for (const e of exts) for (let i = 0; i < e.count; i++) vol.push(e.block + i);
+        const crcs = new Uint32Array(blocks.length);
+        const news: ExtentRecord[] = [];
+        let i = 0;
+        while (i < blocks.length) {
+          let j = i + 1;
+          while (j < blocks.length && j - i < MAX_EXTENT_BLOCKS && blocks[j] === blocks[j - 1]! + 1 && vol[j] === vol[j - 1]! + 1) j++;
+          const imgs: Buffer[] = [];
+          for (let k = i; k < j; k++) {
+            const img = st.dirty.get(blocks[k]!)!;
+            crcs[k] = crc32c(img);
+            imgs.push(img);
+          }
+          await this.volume.writeBlocks(vol[i]!, imgs.length === 1 ? imgs[0]! : Buffer.concat(imgs));
+          news.push({ fileBlock: blocks[i]!, volBlock: vol[i]!, count: j - i, crcs: crcs.slice(i, j) });
+          i = j;
+        }
+        try {
+          await this.mutate(async (tx) => {
+            const r = await this.loadInode(tx, st.ino);
+            if (!r || r.generation !== st.generation || st.dropped) throw new FileGone();
+            const freed = await this.replaceExtents(tx, st.ino, news);
+            r.usedBlocks += blocks.length - freed;
+            this.putInode(tx, r);
+            tx.allocated.push(...exts);
+          }, false);
+          applied = true;
+        } catch (e) {
+          if (e instanceof FileGone) {
+            st.dropped = true;
+            this.discard(st);
+            return;
+          }
+          throw e;
+        }
+        const lastExt = exts[exts.length - 1]!;
+        st.hint = lastExt.block + lastExt.count;
+        for (const b of blocks) if (st.dirty.delete(b)) this.bufferedBlocks--;
+        this.wakeBudget();
+      } finally {
+        if (!applied) this.volume.unreserve(exts);
+      }
+    }
+  }
+
+  async commit(file: FileRef, _offset: bigint, _count: number): Promise<Wcc> {
+    const r0 = await this.resolve(file);
+    const before = wccOf(r0);
+    if (r0.type === FileType.REG) {
+      const st = this.fileState(r0);
+      const release = await st.lock.lock();
+      try {
+        await this.flushLocked(st);
+      } finally {
+        this.releaseFile(st, release);
+      }
+    }
+    // Earlier UNSTABLE writes applied their inode changes without waiting: cover them too.
+    await this.volume.durable(this.lastLsn);
+    return { before, after: this.toAttr(await this.resolve(file)) };
+  }
+
+  async flush(): Promise<void> {
+    this.assertOpen();
+    for (const st of [...this.files.values()]) {
+      if (st.dirty.size === 0) continue;
+      const release = await st.lock.lock();
+      try {
+        await this.flushLocked(st);
+      } finally {
+        this.releaseFile(st, release);
+      }
+    }
+    if (this.flushLoop) await this.flushLoop;
+    await this.volume.durable(this.lastLsn);
+  }
+
+  /** Flushes and stops serving. The volume stays open: its owner closes it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+  }
+
+  /** Test and monitoring hook: buffered blocks including in-flight reservations. */
+  get bufferedBlockCount(): number {
+    return this.bufferedBlocks;
+  }
+}
