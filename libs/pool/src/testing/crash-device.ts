@@ -115,8 +115,9 @@ export class CrashDevice implements BlockDevice {
    * The image a power cut would leave now: the durable image, then each unsynced write in
    * order, each kept, dropped, or torn (a prefix of whole sectors kept), chosen by `rng`
    * (values in [0, 1)). The device itself is unchanged, so one run can try many crashes.
+   * `onFate` hears each unsynced write's fate and how many of its leading bytes were kept.
    */
-  crash(rng: () => number, onFate?: (index: number, fate: CrashFate) => void): MemoryDevice {
+  crash(rng: () => number, onFate?: (index: number, fate: CrashFate, keptBytes: number) => void): MemoryDevice {
     const image = new MemoryDevice(this.sizeBytes, this.path);
     this.durable.copy(image.data);
     this.pending.forEach((w, i) => {
@@ -125,12 +126,11 @@ export class CrashDevice implements BlockDevice {
       const end = w.pos + w.data.length;
       const cuts = firstCut < end ? Math.ceil((end - firstCut) / SECTOR_BYTES) : 0;
       const fate: CrashFate = r < 1 / 3 ? 'kept' : r < 2 / 3 || cuts === 0 ? 'dropped' : 'torn';
-      if (fate === 'kept') w.data.copy(image.data, w.pos);
-      else if (fate === 'torn') {
-        const cut = firstCut + Math.min(cuts - 1, Math.floor(rng() * cuts)) * SECTOR_BYTES;
-        w.data.copy(image.data, w.pos, 0, cut - w.pos);
-      }
-      onFate?.(i, fate);
+      let keptBytes = 0;
+      if (fate === 'kept') keptBytes = w.data.length;
+      else if (fate === 'torn') keptBytes = firstCut + Math.min(cuts - 1, Math.floor(rng() * cuts)) * SECTOR_BYTES - w.pos;
+      w.data.copy(image.data, w.pos, 0, keptBytes);
+      onFate?.(i, fate, keptBytes);
     });
     return image;
   }
