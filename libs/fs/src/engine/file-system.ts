@@ -466,8 +466,9 @@ export class Engine implements FileSystem {
       // grows again, so its new image goes out copy-on-write in the same transaction.
       let boundary: { fileBlock: number; image: Buffer } | undefined;
       const tail = newSize % BLOCK_BYTES;
-      if (newSize < r0.size && tail !== 0) {
-        const fb = Math.floor(newSize / BLOCK_BYTES);
+      const fb = Math.floor(newSize / BLOCK_BYTES);
+      // (A hole stays a hole: only a block holding data needs its tail cleared.)
+      if (newSize < r0.size && tail !== 0 && (st.dirty.has(fb) || (await this.extentsIn(new Staging(this.volume), r0.ino, fb, fb + 1)).length > 0)) {
         const image = Buffer.from(await this.readBlocksOf(st, r0, fb, 1));
         image.fill(0, tail);
         boundary = { fileBlock: fb, image };
