@@ -1,0 +1,10 @@
+export type { Extent, Transaction, Volume, VolumeStats } from './volume';
+export { CorruptionError, VolumeFailedError, VolumeFullError } from './volume';
+export type { FormatOptions, MetaLogger, OpenOptions } from './meta-volume';
+export { MetaVolume, formatVolume, openVolume, readSuperblock } from './meta-volume';
+export type { VerifyReport } from './verify';
+export { verifyVolume } from './verify';
+export { TxTooLargeError } from './wal';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, PAGE_BYTES } from './layout';
+export { MemorySpace } from './testing/memory-space';
+export { CrashSpace, InjectedIoError, seededBytes, seededRandom } from './testing/crash-space';
