@@ -52,6 +52,8 @@ export class CrashSpace implements Space {
   failSyncAt = 0;
   /** Called before each sync takes effect, with its 1-based number. */
   onSync: ((n: number) => void) | undefined;
+  /** Called before each write lands, with its 1-based number. */
+  onWrite: ((n: number) => void) | undefined;
 
   constructor(
     readonly sliceDataBytes: number,
@@ -91,6 +93,7 @@ export class CrashSpace implements Space {
   async write(buf: Buffer, pos: number): Promise<void> {
     this.writeCount++;
     if (this.writeCount === this.failWriteAt) throw new InjectedIoError(`write #${this.writeCount}`);
+    this.onWrite?.(this.writeCount);
     await this.live.write(buf, pos);
     this.queued.push({ pos, data: Buffer.from(buf) });
   }
