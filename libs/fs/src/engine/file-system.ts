@@ -1038,6 +1038,11 @@ export class Engine implements FileSystem {
   /** Background flushing of the largest buffers, started when the budget is half used. */
   private kickFlush(): void {
     if (this.flushLoop || this.closed) return;
+    let best: FileState | undefined;
+    for (const st of this.files.values()) if (st.dirty.size > 0 && (!best || st.dirty.size > best.dirty.size)) best = st;
+    // Nothing buffered yet (the budget is held by writers still merging): their completion
+    // wakes the waiters; waking them here would only spin.
+    if (!best) return;
     this.flushLoop = (async () => {
       try {
         while (this.bufferedBlocks > this.budgetBlocks / 4) {
