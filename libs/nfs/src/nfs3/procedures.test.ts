@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FileType, FsError, FsErrorCode } from '@ferry/fs';
+import { XdrWriter } from '@ferry/xdr';
 import { defaultExport, Harness, NONE, ROOT, sys } from '../testing/harness';
 import {
   ACCESS,
@@ -500,12 +501,11 @@ describe('READDIR / READDIRPLUS', () => {
     const h = await populated(50);
     const names: string[] = [];
     let cookie = 0n;
-    let verf = Buffer.alloc(8);
+    let verf: Buffer = Buffer.alloc(8);
     for (let round = 0; round < 100; round++) {
       const w = await h.call(READDIR, { dir: h.root, cookie, cookieverf: verf, count: 300 });
       const r = okOf(w);
       // Re-encode to measure the reply exactly as sent.
-      const { XdrWriter } = await import('@ferry/xdr');
       const x = new XdrWriter();
       READDIR.encodeRes(x, w);
       expect(x.length).toBeLessThanOrEqual(300);
@@ -546,7 +546,6 @@ describe('READDIR / READDIRPLUS', () => {
     for (let round = 0; round < 100; round++) {
       const w = await h.call(READDIRPLUS, { dir: h.root, cookie, cookieverf: Buffer.alloc(8), dircount: 200, maxcount: 2000 });
       const r = okOf(w);
-      const { XdrWriter } = await import('@ferry/xdr');
       const x = new XdrWriter();
       READDIRPLUS.encodeRes(x, w);
       expect(x.length).toBeLessThanOrEqual(2000);

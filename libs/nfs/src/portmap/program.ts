@@ -10,7 +10,7 @@
  * classic portmap proxy attack). RFC 1833 §3.2 has CALLIT send no reply when the call is
  * not executed, so silence is both safe and within the protocol.
  */
-import type { XdrReader, XdrWriter } from '@ferry/xdr';
+import { XdrError, type XdrReader, type XdrWriter } from '@ferry/xdr';
 import { NoReplyError, type ClientAddress, type ProcedureHandler, type RpcCall, type RpcProgram } from '@ferry/oncrpc';
 import { PMAP_PROCEDURE_NAMES, PMAP_PROG, PMAP_VERS, PmapProc } from './constants';
 import type { PortmapMapping, PortmapRegistry } from './registry';
@@ -36,7 +36,7 @@ export function writePmapList(w: XdrWriter, mappings: readonly PortmapMapping[])
 export function readPmapList(r: XdrReader, maxEntries = 4096): PortmapMapping[] {
   const out: PortmapMapping[] = [];
   while (r.bool()) {
-    if (out.length >= maxEntries) throw new RangeError(`pmaplist longer than ${maxEntries}`);
+    if (out.length >= maxEntries) throw new XdrError(`pmaplist longer than ${maxEntries}`);
     out.push(readMapping(r));
   }
   return out;
