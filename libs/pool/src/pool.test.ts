@@ -185,6 +185,48 @@ describe('memory pool', () => {
     await expect(pool.createSpace(2n, { maxBytes: 1 })).rejects.toMatchObject({ code: PoolErrorCode.CLOSED });
   });
 
+  test('an incomplete filesystem (device missing) is listed, refused by openSpace, and destroyable', async () => {
+    const a = mem(3, 'a');
+    const b = mem(3, 'b');
+    const pool = await Pool.createOnDevices([a, b], geometry);
+    const s = await pool.createSpace(1n, { maxBytes: 100 * DATA });
+    await s.grow(); // on b
+    await s.grow(); // on a
+    const alone = await Pool.openDevices([a]);
+    expect(alone.listFilesystems()).toEqual([{ fsId: 1n, slices: 2, bytes: 2 * DATA, complete: false }]);
+    await expect(alone.openSpace(1n, { maxBytes: 1 })).rejects.toMatchObject({ code: PoolErrorCode.MISSING_SLICE });
+    await alone.destroySpace(1n);
+    expect((await Pool.openDevices([a])).stats().freeSlices).toBe(3);
+  });
+
+  test('a checksummed header with a huge slice index does not make open allocate a huge table', async () => {
+    const { encodeSliceHeader } = await import('./slice-header');
+    const a = mem(2, 'a');
+    const pool = await Pool.createOnDevices([a], geometry);
+    const label = pool.stats().devices[0]!;
+    encodeSliceHeader({
+      state: 2,
+      poolId: pool.poolId,
+      deviceId: Buffer.from(label.deviceId, 'hex'),
+      deviceIndex: 0,
+      slot: 1,
+      fsId: 77n,
+      sliceIndex: 0xffffffff,
+    }).copy(a.data, FIRST + SLICE);
+    const again = await Pool.openDevices([a]);
+    expect(again.listFilesystems()).toEqual([{ fsId: 77n, slices: 1, bytes: DATA, complete: false }]);
+  });
+
+  test('open scans every slot of a device with more slots than one scan batch', async () => {
+    const a = new MemoryDevice(FIRST + 600 * 8192, 'big');
+    const pool = await Pool.createOnDevices([a], { sliceBytes: 8192, firstSliceOffsetBytes: FIRST });
+    const s = await pool.createSpace(1n, { maxBytes: 1 << 30 });
+    for (let i = 0; i < 599; i++) await s.grow();
+    const again = await Pool.openDevices([a]);
+    expect(again.stats().freeSlices).toBe(0);
+    expect(again.listFilesystems()).toEqual([{ fsId: 1n, slices: 600, bytes: 600 * 4096, complete: true }]);
+  });
+
   test('concurrent grows of two filesystems never share a slice', async () => {
     const devs = [mem(6, 'a'), mem(6, 'b')];
     const pool = await Pool.createOnDevices(devs, geometry);

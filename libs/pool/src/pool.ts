@@ -46,6 +46,8 @@ const SLOT_USED = 1;
 const SLOT_RESERVED = 2;
 /** Header reads and writes in flight per device while scanning or formatting. */
 const IO_CONCURRENCY = 64;
+/** Slice headers read per batch when opening (bounds memory: 256 x 512 bytes). */
+const SCAN_CHUNK_SLOTS = 256;
 
 export interface PoolCreateOptions {
   /** Default 256 MiB; a multiple of 4096, at least 8192. */
@@ -233,11 +235,11 @@ export class Pool implements SpaceHost {
     // Devices in index order, so allocation ties and stats are stable whatever order paths came in.
     const order = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, i]) => i);
     const pds = order.map((i) => newPoolDevice(devices[i]!, labels[i]!));
-    const fsById = new Map<bigint, FsRecord>();
-    for (const pd of pds) await scanSlices(pd, fsById);
+    const found = new Map<bigint, Map<number, SliceRef>>();
+    for (const pd of pds) await scanSlices(pd, found);
 
     const pool = new Pool(Buffer.from(first.poolId), first.sliceBytes, first.firstSliceOffsetBytes, pds, opts.readOnly ?? false, opts.randomBytes ?? cryptoRandomBytes);
-    for (const [id, rec] of fsById) pool.fsById.set(id, rec);
+    for (const [id, slices] of found) pool.fsById.set(id, buildRecord(id, slices));
     pool.warnings.push(...warnings);
     return pool;
   }
@@ -279,6 +281,7 @@ export class Pool implements SpaceHost {
     const out: FilesystemInfo[] = [];
     for (const rec of this.fsById.values()) {
       const slices = rec.presentSlices();
+      if (slices === 0) continue; // a createSpace whose first slice is still being written
       out.push({ fsId: rec.fsId, slices, bytes: slices * this.sliceDataBytes, complete: rec.firstMissing() === undefined });
     }
     return out.sort((a, b) => (a.fsId < b.fsId ? -1 : a.fsId > b.fsId ? 1 : 0));
@@ -312,17 +315,20 @@ export class Pool implements SpaceHost {
   async openSpace(fsId: bigint, opts: { maxBytes: number }): Promise<Space> {
     checkFsId(fsId);
     checkMaxBytes(opts.maxBytes);
-    this.checkOpen();
-    const rec = this.fsById.get(fsId);
-    if (rec === undefined) throw new PoolError(PoolErrorCode.FS_NOT_FOUND, `filesystem ${fsId} is not in the pool`);
-    const missing = rec.firstMissing();
-    if (missing !== undefined) {
-      throw new PoolError(
-        PoolErrorCode.MISSING_SLICE,
-        `filesystem ${fsId}: slice ${missing} of ${rec.slices.length} was not found on any device (is a device missing?)`,
-      );
-    }
-    return new PoolSpace(this, rec, this.sliceDataBytes, opts.maxBytes);
+    // Under the mutex so a concurrent createSpace or destroySpace is seen whole or not at all.
+    return this.mutex.run(async () => {
+      this.checkOpen();
+      const rec = this.fsById.get(fsId);
+      if (rec === undefined) throw new PoolError(PoolErrorCode.FS_NOT_FOUND, `filesystem ${fsId} is not in the pool`);
+      const missing = rec.firstMissing();
+      if (missing !== undefined) {
+        throw new PoolError(
+          PoolErrorCode.MISSING_SLICE,
+          `filesystem ${fsId}: slice ${missing} was not found on any device, though slices up to ${Math.max(...rec.orphans.keys())} exist (is a device missing?)`,
+        );
+      }
+      return new PoolSpace(this, rec, this.sliceDataBytes, opts.maxBytes);
+    });
   }
 
   /** Frees every slice of the filesystem (highest index first); Spaces held on it stop working. */
@@ -334,15 +340,19 @@ export class Pool implements SpaceHost {
       if (rec === undefined) throw new PoolError(PoolErrorCode.FS_NOT_FOUND, `filesystem ${fsId} is not in the pool`);
       rec.destroyed = true;
       try {
+        for (const index of [...rec.orphans.keys()].sort((a, b) => b - a)) {
+          await this.freeSlice(rec.orphans.get(index)!);
+          rec.orphans.delete(index);
+        }
         while (rec.slices.length > 0) {
-          const ref = rec.slices[rec.slices.length - 1];
-          if (ref !== undefined) await this.freeSlice(ref);
+          await this.freeSlice(rec.slices[rec.slices.length - 1]!);
           rec.slices.pop();
         }
       } catch (err) {
         // What is left is a shorter filesystem; a new record lets destroy be retried.
         const rest = new FsRecord(fsId);
         rest.slices = rec.slices.slice();
+        for (const [i, ref] of rec.orphans) rest.orphans.set(i, ref);
         this.fsById.set(fsId, rest);
         throw err;
       }
@@ -604,43 +614,60 @@ function describe(dec: ReturnType<typeof decodeLabel>): string {
   }
 }
 
-async function scanSlices(pd: PoolDevice, fsById: Map<bigint, FsRecord>): Promise<void> {
+async function scanSlices(pd: PoolDevice, found: Map<bigint, Map<number, SliceRef>>): Promise<void> {
   const { label, device } = pd;
-  const records = Buffer.alloc(label.sliceCount * RECORD_BYTES);
-  await forEachLimit(label.sliceCount, (slot) =>
-    device.read(records.subarray(slot * RECORD_BYTES, (slot + 1) * RECORD_BYTES), slotOffset(label, slot)),
-  );
-  for (let slot = 0; slot < label.sliceCount; slot++) {
-    const where = `slice header of slot ${slot} (byte ${slotOffset(label, slot)})`;
-    const dec = decodeSliceHeader(records.subarray(slot * RECORD_BYTES, (slot + 1) * RECORD_BYTES));
-    if (dec.kind === 'unsupported') {
-      throw new PoolError(PoolErrorCode.UNSUPPORTED_VERSION, `${where}: format version ${dec.version} is not supported`, device.path);
-    }
-    if (dec.kind === 'corrupt') throw new PoolError(PoolErrorCode.BAD_SLICE_HEADER, `${where}: ${dec.reason}`, device.path);
-    const h = dec.header;
-    if (!h.poolId.equals(label.poolId) || !h.deviceId.equals(label.deviceId) || h.deviceIndex !== label.deviceIndex || h.slot !== slot) {
-      throw new PoolError(
-        PoolErrorCode.BAD_SLICE_HEADER,
-        `${where}: names pool ${h.poolId.toString('hex')} device ${h.deviceId.toString('hex')} index ${h.deviceIndex} slot ${h.slot}, not this location (misdirected or stale write)`,
-        device.path,
-      );
-    }
-    if (h.state === SliceState.FREE) continue;
-    pd.slotState[slot] = SLOT_USED;
-    pd.freeSlots--;
-    let rec = fsById.get(h.fsId);
-    if (rec === undefined) fsById.set(h.fsId, (rec = new FsRecord(h.fsId)));
-    const other = rec.slices[h.sliceIndex];
-    if (other !== undefined) {
-      throw new PoolError(
-        PoolErrorCode.BAD_SLICE_HEADER,
-        `${where}: slice ${h.sliceIndex} of filesystem ${h.fsId} is also claimed by device index ${other.deviceIndex} slot ${other.slot}`,
-        device.path,
-      );
-    }
-    while (rec.slices.length < h.sliceIndex) rec.slices.push(undefined);
-    rec.slices[h.sliceIndex] = sliceRef(pd, slot);
+  // Read in fixed chunks so memory stays bounded however large the device, and validate in slot
+  // order so the first bad header reported is always the same one.
+  const records = Buffer.alloc(SCAN_CHUNK_SLOTS * RECORD_BYTES);
+  for (let base = 0; base < label.sliceCount; base += SCAN_CHUNK_SLOTS) {
+    const n = Math.min(SCAN_CHUNK_SLOTS, label.sliceCount - base);
+    await forEachLimit(n, (i) => device.read(records.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES), slotOffset(label, base + i)));
+    for (let i = 0; i < n; i++) checkSlot(pd, base + i, records.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES), found);
   }
+}
+
+function checkSlot(pd: PoolDevice, slot: number, record: Buffer, found: Map<bigint, Map<number, SliceRef>>): void {
+  const { label, device } = pd;
+  const where = `slice header of slot ${slot} (byte ${slotOffset(label, slot)})`;
+  const dec = decodeSliceHeader(record);
+  if (dec.kind === 'unsupported') {
+    throw new PoolError(PoolErrorCode.UNSUPPORTED_VERSION, `${where}: format version ${dec.version} is not supported`, device.path);
+  }
+  if (dec.kind === 'corrupt') throw new PoolError(PoolErrorCode.BAD_SLICE_HEADER, `${where}: ${dec.reason}`, device.path);
+  const h = dec.header;
+  if (!h.poolId.equals(label.poolId) || !h.deviceId.equals(label.deviceId) || h.deviceIndex !== label.deviceIndex || h.slot !== slot) {
+    throw new PoolError(
+      PoolErrorCode.BAD_SLICE_HEADER,
+      `${where}: names pool ${h.poolId.toString('hex')} device ${h.deviceId.toString('hex')} index ${h.deviceIndex} slot ${h.slot}, not this location (misdirected or stale write)`,
+      device.path,
+    );
+  }
+  if (h.state === SliceState.FREE) return;
+  pd.slotState[slot] = SLOT_USED;
+  pd.freeSlots--;
+  let slices = found.get(h.fsId);
+  if (slices === undefined) found.set(h.fsId, (slices = new Map()));
+  const other = slices.get(h.sliceIndex);
+  if (other !== undefined) {
+    throw new PoolError(
+      PoolErrorCode.BAD_SLICE_HEADER,
+      `${where}: slice ${h.sliceIndex} of filesystem ${h.fsId} is also claimed by device index ${other.deviceIndex} slot ${other.slot}`,
+      device.path,
+    );
+  }
+  slices.set(h.sliceIndex, sliceRef(pd, slot));
+}
+
+/**
+ * Builds a filesystem's record from the slices found by index. Only the contiguous prefix goes
+ * into the (dense) slice table; slices past a gap are kept aside, so a damaged or hostile index
+ * (up to 2^32) never makes us allocate a table that large.
+ */
+function buildRecord(fsId: bigint, slices: Map<number, SliceRef>): FsRecord {
+  const rec = new FsRecord(fsId);
+  for (let i = 0; slices.has(i); i++) rec.slices.push(slices.get(i)!);
+  for (const [index, ref] of slices) if (index >= rec.slices.length) rec.orphans.set(index, ref);
+  return rec;
 }
 
 /** Runs fn(0..count-1) with at most IO_CONCURRENCY in flight; rejects with the first failure. */

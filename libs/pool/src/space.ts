@@ -23,21 +23,24 @@ export interface SliceRef {
 
 /** Pool-side state of one filesystem, shared by every Space opened on it. */
 export class FsRecord {
-  /** By slice index; a hole means a slice whose header was not found (see MISSING_SLICE). */
-  slices: Array<SliceRef | undefined> = [];
+  /** Slices 0..n-1, by index. */
+  slices: SliceRef[] = [];
+  /**
+   * Slices found past a missing index (a device is missing, or damage): never addressed, kept so
+   * the filesystem is reported incomplete and destroy can free them.
+   */
+  readonly orphans = new Map<number, SliceRef>();
   readonly dirty = new Set<BlockDevice>();
   destroyed = false;
   constructor(readonly fsId: bigint) {}
 
   presentSlices(): number {
-    let n = 0;
-    for (const s of this.slices) if (s !== undefined) n++;
-    return n;
+    return this.slices.length + this.orphans.size;
   }
 
+  /** The first missing slice index when slices exist beyond it, else undefined. */
   firstMissing(): number | undefined {
-    for (let i = 0; i < this.slices.length; i++) if (this.slices[i] === undefined) return i;
-    return undefined;
+    return this.orphans.size > 0 ? this.slices.length : undefined;
   }
 }
 
