@@ -8,7 +8,7 @@ import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { RpcAcceptedError, RpcClient, RpcDeniedError } from './client';
 import { AcceptStat, AuthStat, RejectStat } from './constants';
 import { decodeReplyHeader, encodeCallHeader, CRED_NONE } from './message';
-import { AuthFlavor, AuthRejectError, GarbageArgsError, NoReplyError, type ProcedureHandler, type RpcCall } from './program';
+import { AuthFlavor, AuthRejectError, GarbageArgsError, NoReplyError, type Credential, type ProcedureHandler, type RpcCall } from './program';
 import { RecordReader } from './record-reader';
 import { frameRecord } from './record-writer';
 import { clientAddressOf, RpcServer, type RpcServerOptions } from './server';
@@ -147,7 +147,7 @@ describe('RpcServer over TCP', () => {
   it('answers a call and passes the unwrapped client address to the handler', async () => {
     const f = await start();
     const client = await RpcClient.connectTcp('127.0.0.1', f.port);
-    const cred = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'm', uid: 5, gid: 6, gids: [7] } } as const;
+    const cred: Credential = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'm', uid: 5, gid: 6, gids: [7] } };
     const { reader } = await client.call(PROG, 1, 0, undefined, cred);
     expect(reader.remaining).toBe(0);
     expect(f.calls[0]).toMatchObject({ prog: PROG, vers: 1, proc: 0, cred, client: { address: '127.0.0.1', family: 'IPv4', transport: 'tcp' } });

@@ -27,8 +27,7 @@ async function serve(registry: PortmapRegistry): Promise<{ tcp: number; udp: num
   return { tcp, udp };
 }
 
-function callHandler(proc: PmapProc, args: (w: XdrWriter) => void, address: string): XdrReader {
-  const registry = lastRegistry!;
+function callHandler(registry: PortmapRegistry, proc: PmapProc, args: (w: XdrWriter) => void, address: string): XdrReader {
   const program = createPortmapProgram(registry);
   const a = new XdrWriter(64);
   args(a);
@@ -46,7 +45,6 @@ function callHandler(proc: PmapProc, args: (w: XdrWriter) => void, address: stri
   void program.versions[0]!.procedures[proc]!(call, w);
   return new XdrReader(Buffer.from(w.bytes()));
 }
-let lastRegistry: PortmapRegistry | undefined;
 
 describe('portmapper program', () => {
   for (const transport of ['tcp', 'udp'] as const) {
@@ -82,13 +80,13 @@ describe('portmapper program', () => {
   });
 
   it('refuses SET and UNSET from non-loopback callers but answers their GETPORT', () => {
-    lastRegistry = new PortmapRegistry();
-    lastRegistry.set(NFS);
-    expect(callHandler(PmapProc.PMAPPROC_SET, (w) => writeMapping(w, MOUNT_UDP), '10.1.2.3').bool()).toBe(false);
-    expect(callHandler(PmapProc.PMAPPROC_UNSET, (w) => writeMapping(w, NFS), '2001:db8::1').bool()).toBe(false);
-    expect(lastRegistry.dump()).toEqual([NFS]);
-    expect(callHandler(PmapProc.PMAPPROC_GETPORT, (w) => writeMapping(w, NFS), '10.1.2.3').uint()).toBe(2049);
-    expect(callHandler(PmapProc.PMAPPROC_SET, (w) => writeMapping(w, MOUNT_UDP), '::1').bool()).toBe(true);
+    const registry = new PortmapRegistry();
+    registry.set(NFS);
+    expect(callHandler(registry, PmapProc.PMAPPROC_SET, (w) => writeMapping(w, MOUNT_UDP), '10.1.2.3').bool()).toBe(false);
+    expect(callHandler(registry, PmapProc.PMAPPROC_UNSET, (w) => writeMapping(w, NFS), '2001:db8::1').bool()).toBe(false);
+    expect(registry.dump()).toEqual([NFS]);
+    expect(callHandler(registry, PmapProc.PMAPPROC_GETPORT, (w) => writeMapping(w, NFS), '10.1.2.3').uint()).toBe(2049);
+    expect(callHandler(registry, PmapProc.PMAPPROC_SET, (w) => writeMapping(w, MOUNT_UDP), '::1').bool()).toBe(true);
   });
 
   it('never forwards CALLIT: the handler asks for no reply', () => {
