@@ -24,3 +24,4 @@ export type { Nfs3Procedure, NfsCallContext, NfsStats, FailInfo, DecodeLimits } 
 export * from './nfs3/procedures';
 export * from './mount3/xdr-types';
 export { MountList } from './mount3/mount-list';
+export * from './portmap';

@@ -92,6 +92,23 @@ export class MemoryFileSystem implements FileSystem {
     this.injected.set(method, err);
   }
 
+  private readonly gates = new Map<string, Promise<void>>();
+
+  /** The next calls of `method` wait until the returned function is called. */
+  hold(method: string): () => void {
+    let release!: () => void;
+    this.gates.set(method, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.gates.delete(method);
+      release();
+    };
+  }
+
+  private async gate(method: string): Promise<void> {
+    const g = this.gates.get(method);
+    if (g !== undefined) await g;
+  }
+
   private enter(method: string): void {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     const err = this.injected.get(method);
@@ -295,6 +312,7 @@ export class MemoryFileSystem implements FileSystem {
     build: (d: Node) => Node | { existing: Node },
   ): Promise<{ attr: Attr; dirWcc: Wcc }> {
     this.enter(method);
+    await this.gate(method);
     const d = this.dirNode(dir);
     this.checkName(name);
     const before = this.wccOf(d);
