@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { sealRecord } from './checksum';
 import { PoolError, PoolErrorCode } from './errors';
 import { importPool } from './import';
+import { decodeLabel, encodeLabel } from './label';
 import { Pool } from './pool';
 
 const SLICE = 64 * 1024;
@@ -160,7 +161,28 @@ describe('tolerated damage', () => {
       expect(await hashes([d0!, d1!])).toEqual(before);
       const imported = await importPool([d0!, d1!]);
       expect(imported.warnings).toHaveLength(1);
+      // An explicit repair rewrites the damaged copy; afterwards the pool opens without warnings.
+      const writable = await Pool.open([d0!, d1!]);
+      expect(await writable.repairLabels()).toEqual([d0]);
+      expect(await writable.repairLabels()).toEqual([]);
+      await writable.close();
+      const healed = await Pool.open([d0!, d1!]);
+      expect(healed.warnings).toEqual([]);
+      await healed.close();
+      expect(await hashes([d1!])).toEqual([before[1]]);
     }
+  });
+
+  test('valid copies that differ: the newer generation wins; equal generations are refused', async () => {
+    const [d0] = await makePool(['d0']);
+    const dec = decodeLabel((await readFile(d0!)).subarray(0, 512), 0);
+    if (dec.kind !== 'ok') throw new Error('setup');
+    await patch(d0!, 4096, encodeLabel({ ...dec.label, generation: 2n }, 1));
+    const pool = await Pool.open([d0!], { readOnly: true });
+    expect(pool.warnings).toEqual([`${d0}: label copies differ; using copy 1 (generation 2)`]);
+    await pool.close();
+    await patch(d0!, 4096, encodeLabel({ ...dec.label, deviceSizeBytes: dec.label.deviceSizeBytes + 1 }, 1));
+    await expectRefused([d0!], PoolErrorCode.BAD_LABEL, d0, /both valid but disagree/);
   });
 
   test('a missing last device: the pool opens, the filesystem that used it is incomplete', async () => {

@@ -111,6 +111,8 @@ interface PoolDevice {
   freeSlots: number;
   /** No FREE slot below this index (keeps allocation from rescanning the used prefix). */
   freeHint: number;
+  /** Label copies found damaged or older than the one in use (see repairLabels). */
+  staleLabelCopies: Array<0 | 1>;
 }
 
 export class Pool implements SpaceHost {
@@ -196,7 +198,12 @@ export class Pool implements SpaceHost {
     if (devices.length === 0) throw new PoolError(PoolErrorCode.INVALID_ARGUMENT, 'a pool needs at least one device');
     const warnings: string[] = [];
     const labels: DeviceLabel[] = [];
-    for (const d of devices) labels.push(await readLabel(d, warnings));
+    const staleCopies: Array<Array<0 | 1>> = [];
+    for (const d of devices) {
+      const stale: Array<0 | 1> = [];
+      labels.push(await readLabel(d, warnings, stale));
+      staleCopies.push(stale);
+    }
 
     const first = labels[0]!;
     const byIndex = new Map<number, number>();
@@ -234,7 +241,11 @@ export class Pool implements SpaceHost {
 
     // Devices in index order, so allocation ties and stats are stable whatever order paths came in.
     const order = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, i]) => i);
-    const pds = order.map((i) => newPoolDevice(devices[i]!, labels[i]!));
+    const pds = order.map((i) => {
+      const pd = newPoolDevice(devices[i]!, labels[i]!);
+      pd.staleLabelCopies.push(...staleCopies[i]!);
+      return pd;
+    });
     const found = new Map<bigint, Map<number, SliceRef>>();
     for (const pd of pds) await scanSlices(pd, found);
 
@@ -357,6 +368,27 @@ export class Pool implements SpaceHost {
         throw err;
       }
       this.fsById.delete(fsId);
+    });
+  }
+
+  /**
+   * Rewrites the label copies that open found damaged or stale, from the copy in use (one copy at
+   * a time, synced, so a valid copy exists throughout). Returns the paths of repaired devices.
+   */
+  async repairLabels(): Promise<string[]> {
+    return this.mutex.run(async () => {
+      this.checkWritable();
+      const repaired: string[] = [];
+      for (const pd of this.devices) {
+        while (pd.staleLabelCopies.length > 0) {
+          const k = pd.staleLabelCopies[0]!;
+          await pd.device.write(encodeLabel(pd.label, k), LABEL_OFFSETS[k]);
+          await pd.device.sync();
+          pd.staleLabelCopies.shift();
+          if (!repaired.includes(pd.device.path)) repaired.push(pd.device.path);
+        }
+      }
+      return repaired;
     });
   }
 
@@ -525,7 +557,7 @@ function newLabel(poolId: Buffer, deviceId: Buffer, deviceIndex: number, sizeByt
 }
 
 function newPoolDevice(device: BlockDevice, label: DeviceLabel): PoolDevice {
-  return { device, label, slotState: new Uint8Array(label.sliceCount), freeSlots: label.sliceCount, freeHint: 0 };
+  return { device, label, slotState: new Uint8Array(label.sliceCount), freeSlots: label.sliceCount, freeHint: 0, staleLabelCopies: [] };
 }
 
 function slotOffset(label: DeviceLabel, slot: number): number {
@@ -558,7 +590,7 @@ async function formatDevice(d: BlockDevice, label: DeviceLabel, force: boolean):
   }
 }
 
-async function readLabel(d: BlockDevice, warnings: string[]): Promise<DeviceLabel> {
+async function readLabel(d: BlockDevice, warnings: string[], stale: Array<0 | 1>): Promise<DeviceLabel> {
   const decoded = [];
   for (const k of [0, 1] as const) {
     const off = LABEL_OFFSETS[k];
@@ -577,15 +609,18 @@ async function readLabel(d: BlockDevice, warnings: string[]): Promise<DeviceLabe
     else if (c0.label.generation !== c1.label.generation) {
       const newer = c0.label.generation > c1.label.generation ? 0 : 1;
       label = newer === 0 ? c0.label : c1.label;
+      stale.push(newer === 0 ? 1 : 0);
       warnings.push(`${d.path}: label copies differ; using copy ${newer} (generation ${label.generation})`);
     } else {
       throw new PoolError(PoolErrorCode.BAD_LABEL, 'the two label copies are both valid but disagree at the same generation', d.path);
     }
   } else if (c0.kind === 'ok') {
     label = c0.label;
+    stale.push(1);
     warnings.push(`${d.path}: label copy 1 is ${describe(c1)}; using copy 0`);
   } else if (c1.kind === 'ok') {
     label = c1.label;
+    stale.push(0);
     warnings.push(`${d.path}: label copy 0 is ${describe(c0)}; using copy 1`);
   } else if (c0.kind === 'absent' && c1.kind === 'absent') {
     throw new PoolError(PoolErrorCode.NOT_A_POOL, 'is not a Ferry pool device (no label)', d.path);
