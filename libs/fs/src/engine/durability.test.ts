@@ -114,7 +114,6 @@ describe('group commit and crashes', () => {
         const acked: string[] = [];
         const committed = new Map<string, number>();
         const pending: Promise<unknown>[] = [];
-        let crashed: ReturnType<typeof volume.crashCopy>;
         for (let i = 0; i < ops; i++) {
           const name = `n${(i * 7 + seed) % 23}`;
           const p = (async () => {
@@ -131,7 +130,7 @@ describe('group commit and crashes', () => {
         }
         // Let a random amount of work complete, then crash.
         for (let t = 0; t < seed % 25; t++) await new Promise((r) => setImmediate(r));
-        crashed = volume.crashCopy();
+        const crashed = volume.crashCopy();
         // The acknowledged set is only what had completed when the crash copy was taken.
         const ackAtCrash = [...acked];
         const commitsAtCrash = new Map(committed);

@@ -88,7 +88,7 @@ export interface EngineLogger {
   error(o: object, msg?: string): void;
 }
 
-export interface OpenOptions {
+export interface FileSystemOpenOptions {
   fsid: bigint;
   clock: () => Timespec;
   random: (n: number) => Buffer;
@@ -157,7 +157,7 @@ export class Engine implements FileSystem {
     private readonly volume: Volume,
     private superRec: SuperRecord,
     rootGeneration: number,
-    opts: OpenOptions,
+    opts: FileSystemOpenOptions,
   ) {
     if (volume.blockBytes !== BLOCK_BYTES) throw new Error(`engine needs ${BLOCK_BYTES}-byte blocks, volume has ${volume.blockBytes}`);
     this.fsid = opts.fsid;
@@ -176,7 +176,7 @@ export class Engine implements FileSystem {
     this.writeVerifier = h.update(e).digest().subarray(0, 8);
   }
 
-  static async open(volume: Volume, opts: OpenOptions): Promise<Engine> {
+  static async open(volume: Volume, opts: FileSystemOpenOptions): Promise<Engine> {
     const sb = await volume.get(SUPER_KEY);
     if (!sb) throw new Error('volume holds no filesystem (no engine superblock record)');
     const superRec = decodeSuper(sb);

@@ -5,10 +5,10 @@
  */
 import { FileType, type FileSystem, type Timespec } from '../api';
 import type { Volume } from '../meta/volume';
-import { Engine, type OpenOptions } from './file-system';
+import { Engine, type FileSystemOpenOptions } from './file-system';
 import { BLOCK_BYTES, FORMAT_VERSION, ROOT_INO, SUPER_KEY, encodeInode, encodeSuper, inodeKey } from './layout';
 
-export interface FormatOptions {
+export interface FileSystemFormatOptions {
   fsid: bigint;
   clock: () => Timespec;
   rootMode?: number;
@@ -16,7 +16,7 @@ export interface FormatOptions {
   rootGid?: number;
 }
 
-export async function formatFileSystem(volume: Volume, opts: FormatOptions): Promise<void> {
+export async function formatFileSystem(volume: Volume, opts: FileSystemFormatOptions): Promise<void> {
   if (volume.blockBytes !== BLOCK_BYTES) throw new Error(`engine needs ${BLOCK_BYTES}-byte blocks, volume has ${volume.blockBytes}`);
   if (await volume.get(SUPER_KEY)) throw new Error('volume already holds a filesystem');
   const now = opts.clock();
@@ -47,6 +47,6 @@ export async function formatFileSystem(volume: Volume, opts: FormatOptions): Pro
   await volume.durable(lsn);
 }
 
-export async function openFileSystem(volume: Volume, opts: OpenOptions): Promise<FileSystem> {
+export async function openFileSystem(volume: Volume, opts: FileSystemOpenOptions): Promise<FileSystem> {
   return Engine.open(volume, opts);
 }

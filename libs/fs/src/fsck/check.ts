@@ -10,6 +10,7 @@
  */
 import { crc32c } from '@node-rs/crc32';
 import { FileType } from '../api';
+import type { VerifyReport } from '../meta/verify';
 import type { Extent, Volume } from '../meta/volume';
 import {
   BLOCK_BYTES,
@@ -43,6 +44,11 @@ export interface FsckOptions {
   onProgress?: (done: number, total: number) => void;
   /** Stop collecting after this many problems (the report says so). Default 1000. */
   maxProblems?: number;
+  /**
+   * The metadata volume's own check (`verifyVolume` of the same space, run first): its errors
+   * are included, and space accounting becomes exact (used = metadata + data + pending-free).
+   */
+  volumeReport?: VerifyReport;
 }
 
 /** Optional introspection a volume may offer so the space check can be exact. */
@@ -255,8 +261,21 @@ export async function checkFileSystem(volume: Volume, opts: FsckOptions = {}): P
 
   // Space accounting.
   const listing = volume as unknown as Partial<AllocationListing>;
-  if (typeof listing.usedExtents === 'function') {
-    const used = listing.usedExtents();
+  const vr = opts.volumeReport;
+  if (vr) for (const e of vr.errors) problem(`metadata volume: ${e}`);
+  if (vr || typeof listing.usedExtents === 'function') {
+    // With the volume's report, metadata and pending-free blocks count as named, and every
+    // used block must be named by exactly one of data, metadata or pending-free.
+    const used = vr ? vr.usedExtents : listing.usedExtents!();
+    if (vr) {
+      for (const e of [...vr.metaExtents, ...vr.pendingFreeExtents]) volRanges.push({ start: e.block, end: e.block + e.count, ino: 0n });
+      volRanges.sort((a, b) => a.start - b.start);
+      for (let k = 1; k < volRanges.length; k++) {
+        const a = volRanges[k - 1]!;
+        const b = volRanges[k]!;
+        if (b.start < a.end && (a.ino === 0n || b.ino === 0n) && a.ino !== b.ino) problem(`volume block ${b.start}: data of inode ${a.ino || b.ino} overlaps metadata or pending-free blocks`);
+      }
+    }
     let i = 0;
     let j = 0;
     // Two sorted interval lists: report blocks only one of them holds.
