@@ -18,8 +18,8 @@ export interface BlockDevice {
 
 /**
  * A filesystem's address space: the concatenation of the slices the pool gave it, in slice
- * order. Logical positions are stable (slice k covers [k*sliceBytes, (k+1)*sliceBytes) minus its
- * header, see FORMAT.md), so metadata can store them.
+ * order. Logical positions are stable (slice k's data covers [k*sliceDataBytes,
+ * (k+1)*sliceDataBytes): headers take no logical space, see FORMAT.md), so metadata can store them.
  */
 export interface Space {
   /** Bytes currently addressable (number of slices x usable bytes per slice). */
