@@ -363,6 +363,7 @@ export class BlockAllocator {
     const g = this.group(gi);
     let best = -1;
     let bestSeq = -1n;
+    let newer = false;
     for (let s = 0; s < 2; s++) {
       const img = slots.subarray(s * BLOCK_BYTES, (s + 1) * BLOCK_BYTES);
       if (img.readUInt32LE(BM.magic) !== BITMAP_MAGIC) continue;
@@ -370,7 +371,11 @@ export class BlockAllocator {
       if (img.readUInt32LE(BM.version) !== FORMAT_VERSION || img.readUInt32LE(BM.group) !== gi) continue;
       if (img.readBigUInt64LE(BM.formatSalt) !== formatSalt) continue;
       const seq = img.readBigUInt64LE(BM.seq);
-      if (seq > sbSeq || seq <= bestSeq) continue;
+      if (seq > sbSeq) {
+        newer = true;
+        continue;
+      }
+      if (seq <= bestSeq) continue;
       best = s;
       bestSeq = seq;
     }
@@ -383,7 +388,11 @@ export class BlockAllocator {
     g.usedCount = count;
     this.markFixed(gi);
     g.slot = best;
-    this.dirty.delete(gi);
+    // A copy newer than the superblock was left by a checkpoint that never flipped. The next
+    // checkpoint would reuse its sequence number, so it must overwrite that copy: keep the
+    // group dirty (its next write goes to exactly that slot).
+    if (newer) this.dirty.add(gi);
+    else this.dirty.delete(gi);
     return true;
   }
 
