@@ -106,6 +106,7 @@ export class RpcClient {
   private readonly reader: RecordReader;
   private nextXid: number;
   private closedError: Error | undefined;
+  private corked = false;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -153,6 +154,15 @@ export class RpcClient {
         }, timeoutMs);
       }
       this.pending.set(xid, p);
+      // Calls issued in the same turn leave in one writev (TCP_NODELAY is on).
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
       this.socket.write(record);
     });
   }

@@ -64,6 +64,7 @@ class TcpConnection {
   inFlight = 0;
   queuedReplyBytes = 0;
   paused = false;
+  corked = false;
   readEnded = false;
   ending = false;
   closed = false;
@@ -289,6 +290,16 @@ export class RpcServer {
     if (conn.socket.destroyed || !conn.socket.writable) return;
     const bytes = reply.length;
     conn.queuedReplyBytes += bytes;
+    // Replies finished in the same turn of the event loop leave in one writev: with
+    // TCP_NODELAY each separate write would otherwise cost a syscall and a segment.
+    if (!conn.corked) {
+      conn.corked = true;
+      conn.socket.cork();
+      process.nextTick(() => {
+        conn.corked = false;
+        conn.socket.uncork();
+      });
+    }
     // The write callback fires when the kernel has taken the bytes: only then are they no
     // longer ours to account for (a peer that does not read keeps them here).
     conn.socket.write(reply, () => {
