@@ -17,10 +17,10 @@ import {
  *
  * Invariants:
  * - A block is in exactly one state: free, reserved (handed out by `reserve`, not yet named by
- *   an applied transaction), used, or pending-free (freed since the last checkpoint snapshot;
- *   still "used" in memory so nobody reuses it, because the last checkpointed tree may name it).
- *   Pending-free blocks become free only when `releaseAfterFlip` runs after the superblock flip
- *   of the checkpoint whose snapshot saw them freed.
+ *   an applied transaction), used, or pending-free (freed, still "used" in memory so nobody
+ *   reuses it, because a checkpointed tree may name it). Blocks freed before the snapshot of
+ *   checkpoint N become free after the flip of N+1 (`commitSnapshot`): until then the older
+ *   superblock copy still describes an intact tree, so a bad newest copy can fall back to it.
  * - The persisted view of a group (its bitmap copy) = used minus reserved minus pending-free,
  *   as of the checkpoint snapshot: exactly the blocks the checkpointed tree and the transactions
  *   up to its LSN name. Reservations never reach disk, so a crash cannot leak them.
@@ -52,6 +52,7 @@ export class BlockAllocator {
   private readonly groups: Group[] = [];
   private readonly dirty = new Set<number>();
   private pendingList: Extent[] = [];
+  private heldList: Extent[] = [];
   private limitBlocks = 0;
   private cursor = 0;
   private pageCursor = 0;
@@ -312,7 +313,7 @@ export class BlockAllocator {
 
   /**
    * Checkpoint snapshot (synchronous): serialize every dirty group's persisted view with
-   * `seq`, and move the pending-free list aside for `releaseAfterFlip`.
+   * `seq`, and move the pending-free list aside for `commitSnapshot`.
    */
   snapshot(seq: bigint, formatSalt: bigint): { writes: Array<{ group: number; slot: number; image: Buffer }>; release: Extent[] } {
     const writes: Array<{ group: number; slot: number; image: Buffer }> = [];
@@ -344,7 +345,11 @@ export class BlockAllocator {
   /** After the superblock flip: the snapshot's copies are current, its pending frees free. */
   commitSnapshot(writes: Array<{ group: number; slot: number }>, release: Extent[]): void {
     for (const w of writes) this.group(w.group).slot = w.slot;
-    for (const e of release) {
+    // Held back one more checkpoint: until the next flip overwrites the older superblock copy,
+    // that copy's tree must stay intact, so a bad newest copy can fall back to it.
+    const now = this.heldList;
+    this.heldList = release;
+    for (const e of now) {
       this.forEach(e, (g, i) => {
         clearBit(g.pending!, i);
         clearBit(g.used, i);
@@ -415,7 +420,7 @@ export class BlockAllocator {
   }
 
   pendingExtents(): Extent[] {
-    return this.pendingList.slice();
+    return [...this.heldList, ...this.pendingList];
   }
 
   private forEach(e: Extent, fn: (g: Group, i: number, block: number, gi: number) => void): void {

@@ -145,7 +145,7 @@ async function fresh(): Promise<CrashSpace> {
 describe('crash recovery', () => {
   it('survives a power cut at every sync boundary and at seeded write points', async () => {
     const seed = 1234;
-    const txCount = 250;
+    const txCount = 160;
     // A dry run counts the syncs and writes of the workload.
     const dry = await fresh();
     const base = { syncs: dry.syncCount, writes: dry.writeCount };

@@ -32,11 +32,12 @@ import { type EncodedTx, TxTooLargeError, encodeTx, readLog, sealRecord, wrapRec
  * - `durable(lsn)` resolves only after a sync that covers the log record of lsn (or a
  *   checkpoint that includes it). Data written by writeBlocks calls that completed before a log
  *   write is synced before that log write (data before the metadata that names it).
- * - Log space from the superblock's log position to the head is never overwritten; a batch that
- *   does not fit waits for a checkpoint to move the tail.
+ * - Log space from the older superblock copy's log position to the head is never overwritten;
+ *   a batch that does not fit waits for checkpoints to move the tail.
  * - A checkpoint never overwrites a block the last flipped superblock reaches (pages are
  *   copy-on-write, bitmaps go to the other slot, the superblock to the other copy), and blocks
- *   freed before its snapshot become reusable only after its flip.
+ *   freed before its snapshot become reusable only after the next flip, so the older copy also
+ *   stays whole until then (fallback when the newest copy is unreadable).
  * - A writable open ends with a checkpoint that starts a new log generation, so records left
  *   past the recovered tail (torn, or from before) can never be replayed later.
  * - After a failed log or checkpoint write/sync the volume is failed: every later apply,
@@ -143,7 +144,7 @@ export class MetaVolume implements Volume {
     const every = opts.checkpointIntervalMs ?? 30_000;
     if (every > 0 && !this.readOnly) {
       this.timer = setInterval(() => {
-        if (this.tree.dirtyCount > 0 || this.logUsed > 0) this.backgroundCheckpoint();
+        if (this.tree.dirtyCount > 0 || this.lastLsn > this.checkpointedLsn) this.backgroundCheckpoint();
       }, every);
       this.timer.unref();
     }
@@ -518,9 +519,11 @@ export class MetaVolume implements Volume {
       this.tree.writesDone(pages);
       this.tree.flipGen++;
       this.alloc.commitSnapshot(bm.writes, bm.release);
+      // The log tail moves to the previous checkpoint's position, not this one's: the older
+      // superblock copy stays replayable until the next flip overwrites it.
+      const tail = this.sb.logPosBytes;
       this.sb = sb;
-      const used = this.logHead >= logPos ? this.logHead - logPos : this.logBytes - logPos + this.logHead;
-      this.logUsed = used;
+      this.logUsed = this.logHead >= tail ? this.logHead - tail : this.logBytes - tail + this.logHead;
       if (lsn > this.checkpointedLsn) this.checkpointedLsn = lsn;
       this.wake();
     } catch (e) {
