@@ -108,7 +108,6 @@ describe('shared types: golden bytes', () => {
 });
 
 // ---- per-procedure goldens -------------------------------------------------------------------
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyProc = Nfs3Procedure<any, any>;
 interface Golden {
   spec: AnyProc;
