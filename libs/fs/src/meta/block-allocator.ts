@@ -237,11 +237,16 @@ export class BlockAllocator {
       });
     }
     for (const e of freed ?? []) {
-      this.forEach(e, (g, i, block) => {
-        if (!testBit(g.used, i) || (g.reserved && testBit(g.reserved, i)) || (g.pending && testBit(g.pending, i)))
+      this.forEach(e, (g, i, block, gi) => {
+        if (this.isFixed(gi, i) || !testBit(g.used, i) || (g.reserved && testBit(g.reserved, i)) || (g.pending && testBit(g.pending, i)))
           throw new Error(`freed block ${block} is not in use`);
       });
     }
+  }
+
+  /** Superblocks, bitmap slots and the log: never allocated, never freed. */
+  private isFixed(gi: number, i: number): boolean {
+    return i < GROUP_RESERVED_BLOCKS || (gi === 0 && i >= this.logStartBlock && i < this.logStartBlock + this.logBlocks);
   }
 
   /** A transaction names these blocks: reserved (or free, during replay) becomes used. */
