@@ -4,12 +4,10 @@
  */
 import { FileType } from '@ferry/fs';
 import { mayModifyDir, stickyAllows } from '../../permission';
-import { checkOldName, type NfsCallContext } from '../procedure';
-import { fail, NfsError, readRes, type Res, writeRes } from '../result';
-import { type Diropargs3, NfsStat3, readDiropargs3, readWccData, type Wcc_data, writeDiropargs3, writeWccData } from '../xdr-types';
 import type { XdrReader, XdrWriter } from '@ferry/xdr';
-import type { Nfs3Procedure } from '../procedure';
-import { ok, wccData } from '../result';
+import { checkOldName, type Nfs3Procedure, type NfsCallContext } from '../procedure';
+import { fail, NfsError, ok, readRes, type Res, wccData, writeRes } from '../result';
+import { type Diropargs3, NfsStat3, readDiropargs3, readWccData, type Wcc_data, writeDiropargs3, writeWccData } from '../xdr-types';
 
 export interface REMOVE3args {
   object: Diropargs3;

@@ -48,10 +48,13 @@ export const RENAME: Nfs3Procedure<RENAME3args, RENAME3res> = {
     if (fromDir.type !== FileType.DIR || toDir.type !== FileType.DIR) throw new NfsError(NfsStat3.NFS3ERR_NOTDIR);
     if (!mayModifyDir(ctx.user, fromDir) || !mayModifyDir(ctx.user, toDir)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
     const sameDir = toFile.ino === ctx.file.ino;
-    const moved = await ctx.fs.lookup(ctx.file, a.from.name);
-    if (!stickyAllows(ctx.user, fromDir, moved.attr)) throw new NfsError(NfsStat3.NFS3ERR_PERM, 'sticky directory');
-    if (!sameDir && moved.attr.type === FileType.DIR && !mayAccess(ctx.user, moved.attr, MAY_WRITE)) {
-      throw new NfsError(NfsStat3.NFS3ERR_ACCES, 'moving a directory needs write permission on it');
+    // The moved entry's attributes matter only for a sticky source or a change of parent.
+    if ((fromDir.mode & 0o1000) !== 0 || !sameDir) {
+      const moved = await ctx.fs.lookup(ctx.file, a.from.name);
+      if (!stickyAllows(ctx.user, fromDir, moved.attr)) throw new NfsError(NfsStat3.NFS3ERR_PERM, 'sticky directory');
+      if (!sameDir && moved.attr.type === FileType.DIR && !mayAccess(ctx.user, moved.attr, MAY_WRITE)) {
+        throw new NfsError(NfsStat3.NFS3ERR_ACCES, 'moving a directory needs write permission on it');
+      }
     }
     if ((toDir.mode & 0o1000) !== 0) {
       let replaced;
