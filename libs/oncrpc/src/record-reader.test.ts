@@ -88,6 +88,22 @@ describe('RecordReader', () => {
     expect(() => reader.next()).toThrow(RecordTooLargeError);
   });
 
+  it('reassembles a large fragment that arrives in many chunks, holding memory in step with the bytes sent', () => {
+    const record = Buffer.alloc(200_000);
+    for (let i = 0; i < record.length; i++) record[i] = (i * 7) & 0xff;
+    const stream = frameRecord(record);
+    const reader = new RecordReader(1 << 20);
+    reader.push(stream.subarray(0, 14)); // the mark announces 200 000 bytes; 10 have come
+    expect(reader.next()).toBeUndefined();
+    expect(reader.reservedBytes).toBeLessThanOrEqual(64 * 1024);
+    let out: Buffer | undefined;
+    for (let at = 14; at < stream.length; at += 1000) {
+      reader.push(stream.subarray(at, at + 1000));
+      out = reader.next() ?? out;
+    }
+    expect(out).toEqual(record);
+  });
+
   it('reassembles a record made of 5000 one-byte fragments', () => {
     const reader = new RecordReader(10_000);
     const parts: Buffer[] = [];

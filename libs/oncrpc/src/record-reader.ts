@@ -9,8 +9,9 @@
  *   of its fragment is stored, so a peer controls at most maxRecordBytes of memory here plus
  *   the chunks it has sent that `next()` has not yet been asked to parse.
  * - A single-fragment record that sits inside one chunk is returned as a view of that chunk
- *   (no copy); everything else is copied exactly once into a buffer of its final size, or,
- *   for multi-fragment records, into an assembly buffer that at most doubles.
+ *   (no copy); anything split across chunks is copied into buffers that start at 64 KiB and
+ *   double up to the announced size, so memory follows the bytes received, not the bytes
+ *   promised.
  * - After RecordTooLargeError the reader is poisoned: the stream position is lost, so the only
  *   safe thing left is to close the connection.
  */
@@ -61,6 +62,11 @@ export class RecordReader {
   /** Bytes held for the record being reassembled. */
   get partialRecordBytes(): number {
     return this.assemblyLength + this.fragmentFill + this.headerFill;
+  }
+
+  /** Bytes allocated for the record being reassembled (capacity, not fill). */
+  get reservedBytes(): number {
+    return (this.fragment?.length ?? 0) + (this.assembly?.length ?? 0);
   }
 
   push(chunk: Buffer): void {
@@ -142,17 +148,24 @@ export class RecordReader {
         this.consume(length);
         return view;
       }
-      this.fragment = Buffer.allocUnsafe(length);
+      // Start small and double: a peer that announces a large fragment and then trickles
+      // (or stops) holds memory in proportion to what it sent, not to what it announced.
+      this.fragment = Buffer.allocUnsafe(Math.min(length, INITIAL_FRAGMENT_BYTES));
     }
-    const target = this.fragment;
     while (this.fragmentFill < length) {
       const chunk = this.headChunk();
       if (chunk === undefined) return undefined;
       const n = Math.min(length - this.fragmentFill, chunk.length - this.headOffset);
-      chunk.copy(target, this.fragmentFill, this.headOffset, this.headOffset + n);
+      if (this.fragmentFill + n > this.fragment.length) {
+        const grown = Buffer.allocUnsafe(Math.min(length, Math.max(this.fragmentFill + n, this.fragment.length * 2)));
+        this.fragment.copy(grown, 0, 0, this.fragmentFill);
+        this.fragment = grown;
+      }
+      chunk.copy(this.fragment, this.fragmentFill, this.headOffset, this.headOffset + n);
       this.fragmentFill += n;
       this.consume(n);
     }
+    const target = this.fragment;
     this.fragment = undefined;
     this.fragmentFill = 0;
     return target;
@@ -193,3 +206,5 @@ export class RecordReader {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** First allocation for a fragment split across chunks (Node delivers up to 64 KiB a chunk). */
+const INITIAL_FRAGMENT_BYTES = 64 * 1024;
