@@ -334,6 +334,18 @@ describe('CREATE', () => {
     expect(a.obj_attributes?.gid).toBe(1000);
   });
 
+  it('refuses UNCHECKED truncation of a file the caller may not write', async () => {
+    const h = new Harness();
+    const pub = await mkdir(h, h.root, 'pub', 0o777);
+    const f = await mkfile(h, pub, 'f', 0o644, ALICE);
+    okOf(await h.call(WRITE, { file: f, offset: 0n, count: 3, stable: StableHow3.FILE_SYNC, data: Buffer.from('abc') }, { cred: ALICE }));
+    const how = { mode: Createmode3.UNCHECKED as const, obj_attributes: { size: 0n } };
+    failOf(await h.call(CREATE, { where: { dir: pub, name: 'f' }, how }, { cred: BOB }), NfsStat3.NFS3ERR_ACCES);
+    expect(okOf(await h.call(GETATTR, { object: f })).obj_attributes.size).toBe(3n);
+    okOf(await h.call(CREATE, { where: { dir: pub, name: 'f' }, how }, { cred: ALICE }));
+    expect(okOf(await h.call(GETATTR, { object: f })).obj_attributes.size).toBe(0n);
+  });
+
   it('EXCLUSIVE succeeds again with the same verifier and fails with another', async () => {
     const h = new Harness();
     const verf = Buffer.from('12345678');

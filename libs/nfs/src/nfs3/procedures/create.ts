@@ -3,12 +3,15 @@
  * stores it with the file so a retransmit finds the file and succeeds; the client then sets the
  * attributes with SETATTR.
  */
-import type { CreateMode } from '@ferry/fs';
+import { type CreateMode, FsError, FsErrorCode } from '@ferry/fs';
 import { XdrError } from '@ferry/xdr';
+import { mayWriteData } from '../../permission';
 import type { Nfs3Procedure } from '../procedure';
+import { NfsError } from '../result';
 import {
   Createmode3,
   type Diropargs3,
+  NfsStat3,
   readDiropargs3,
   readSattr3,
   readVerf8,
@@ -63,6 +66,17 @@ export const CREATE: Nfs3Procedure<CREATE3args, CREATE3res> = {
       mode = { how: a.how.mode === Createmode3.GUARDED ? 'guarded' : 'unchecked', attrs };
     }
     const { owner } = await prepareCreate(ctx, a.where.name, mode.how === 'exclusive' ? undefined : mode.attrs);
+    if (mode.how === 'unchecked' && mode.attrs.size !== undefined) {
+      // UNCHECKED over an existing file truncates it (RFC 1813 §3.3.8): that needs write
+      // permission on the file, not just on the directory.
+      let existing;
+      try {
+        existing = (await ctx.fs.lookup(ctx.file, a.where.name)).attr;
+      } catch (err) {
+        if (!(err instanceof FsError && err.code === FsErrorCode.NOENT)) throw err;
+      }
+      if (existing !== undefined && !mayWriteData(ctx.user, existing)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
+    }
     return diropres3Ok(ctx, await ctx.fs.create(ctx.file, a.where.name, mode, owner));
   },
   fail: diropres3Fail,
