@@ -176,6 +176,7 @@ describe('RpcServer over TCP', () => {
     expect(f.errors).toEqual([]);
     expect((await accepted(client.call(PROG, 1, 5))).stat).toBe(AcceptStat.SYSTEM_ERR);
     expect(f.errors).toHaveLength(1);
+    expect(f.done).toContainEqual({ prog: 'test', proc: '5', ok: false });
     const denied = await client.call(PROG, 1, 4).catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(RpcDeniedError);
     expect(denied).toMatchObject({ stat: RejectStat.AUTH_ERROR, authStat: AuthStat.AUTH_TOOWEAK });
