@@ -16,7 +16,7 @@ import { FSID, Harness, KEY, rawCall } from './testing/harness';
 describe('program tables', () => {
   it('serve MOUNT v3 and NFS v3 with named procedures', () => {
     const h = new Harness();
-    expect(h.mount).toMatchObject({ prog: 100005, versions: [{ vers: 3 }] });
+    expect(h.mount).toMatchObject({ prog: 100005, versions: [{ vers: 3 }, { vers: 1 }] });
     expect(h.nfs).toMatchObject({ prog: 100003, versions: [{ vers: 3 }] });
     expect(h.nfs.versions[0]?.procedures).toHaveLength(22);
     expect(h.nfs.procedureNames?.[17]).toBe('READDIRPLUS');

@@ -24,6 +24,7 @@ import { MountList } from './mount3/mount-list';
 import {
   MOUNT3_PROCEDURE_NAMES,
   MOUNT_PROGRAM,
+  MOUNT_V1,
   MOUNT_V3,
   MountStat3,
   readDirpath,
@@ -211,7 +212,24 @@ export class NfsService {
         this.table.entries.map((e) => ({ ex_dir: e.path, ex_groups: [...e.config.clients] })),
       );
     };
-    return { prog: MOUNT_PROGRAM, name: 'mount', versions: [{ vers: MOUNT_V3, procedures }], procedureNames: MOUNT3_PROCEDURE_NAMES };
+    // MOUNT v1 (RFC 1094 appendix A) for tools like showmount, which ask v1 for EXPORT and DUMP:
+    // those bodies are the same as v3's. Its MNT returns a fixed 32-byte handle, which cannot
+    // hold ours, so v1 MNT answers EACCES (fhstatus 13) and clients mount with v3.
+    const v1: ProcedureHandler[] = [...procedures];
+    v1[1] = (call, reply) => {
+      readDirpath(call.args);
+      call.args.expectEnd();
+      reply.uint(MountStat3.MNT3ERR_ACCES);
+    };
+    return {
+      prog: MOUNT_PROGRAM,
+      name: 'mount',
+      versions: [
+        { vers: MOUNT_V3, procedures },
+        { vers: MOUNT_V1, procedures: v1 },
+      ],
+      procedureNames: MOUNT3_PROCEDURE_NAMES,
+    };
   }
 
   private mnt(call: RpcCall, reply: XdrWriter): void {

@@ -147,6 +147,14 @@ describe('DUMP / UMNT / UMNTALL / EXPORT', () => {
     expect(ex).toEqual([{ ex_dir: '/fs', ex_groups: ['10.0.0.0/8', '::1'] }]);
   });
 
+  it('answers EXPORT on MOUNT v1 (showmount) and refuses v1 MNT', async () => {
+    const h = new Harness();
+    const v1 = { ...h.mount, versions: [h.mount.versions[1] as (typeof h.mount.versions)[number]] };
+    expect(v1.versions[0]?.vers).toBe(1);
+    expect(readExports(new XdrReader(await rawCall(v1, 5, Buffer.alloc(0))))).toEqual([{ ex_dir: '/fs', ex_groups: ['*'] }]);
+    expect((await rawCall(v1, 1, dirpath('/fs'))).toString('hex')).toBe('0000000d');
+  });
+
   it('keeps the mount list bounded', () => {
     const l = new MountList(3);
     for (let i = 0; i < 10; i++) l.add(`10.0.0.${i}`, '/fs');

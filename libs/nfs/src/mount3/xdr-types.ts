@@ -6,6 +6,8 @@ import { XdrError, type XdrReader, type XdrWriter } from '@ferry/xdr';
 
 export const MOUNT_PROGRAM = 100005;
 export const MOUNT_V3 = 3;
+/** Served only for DUMP/EXPORT/UMNT (showmount); see nfs-service.ts. */
+export const MOUNT_V1 = 1;
 /** RFC 1813 appendix I constants. */
 export const MNTPATHLEN = 1024;
 export const MNTNAMLEN = 255;
