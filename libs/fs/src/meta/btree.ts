@@ -96,14 +96,15 @@ export class Node {
     return this.page!.readUInt16LE(PAGE.slots + i * SLOT_BYTES);
   }
 
-  /** Compare `key` with stored key i: <0 if key sorts before it. */
+  /** Compare `key` with stored key i: <0 if key sorts before it. Hand-inlined: this is the
+   * innermost loop of every lookup, and a native compare call costs more than short keys. */
   cmp(key: Buffer, i: number): number {
-    if (this.page === undefined) return key.compare(this.keys![i]!);
     const p = this.page;
-    const o = p.readUInt16LE(PAGE.slots + i * SLOT_BYTES);
-    const k = p.readUInt16LE(o);
-    const ks = o + (this.level === 0 ? LEAF_ENTRY_HEADER_BYTES : INTERNAL_ENTRY_HEADER_BYTES);
-    return key.compare(p, ks, ks + k);
+    if (p === undefined) return compareBytes(key, this.keys![i]!, 0, this.keys![i]!.length);
+    const so = PAGE.slots + i * SLOT_BYTES;
+    const o = p[so]! | (p[so + 1]! << 8);
+    const k = p[o]! | (p[o + 1]! << 8);
+    return compareBytes(key, p, o + (this.level === 0 ? LEAF_ENTRY_HEADER_BYTES : INTERNAL_ENTRY_HEADER_BYTES), k);
   }
 
   keyAt(i: number): Buffer {
@@ -208,15 +209,15 @@ export class Node {
       if (this.level === 0) {
         const v = this.vals![i]!;
         p.writeUInt16LE(v.length, o + 2);
-        key.copy(p, o + 4);
-        v.copy(p, o + 4 + key.length);
+        p.set(key, o + 4);
+        p.set(v, o + 4 + key.length);
         o += 4 + key.length + v.length;
       } else {
         const kid = this.kids![i]!;
         if (typeof kid !== 'number') throw new Error('encode: dirty child under a page being written');
         p.writeUInt16LE(0, o + 2);
         writeU64(p, o + 4, kid);
-        key.copy(p, o + 12);
+        p.set(key, o + 12);
         o += 12 + key.length;
       }
     }
@@ -320,7 +321,12 @@ export class BTree {
       if (n.level !== level) this.checkLevel(n, level);
       if (level === 0) {
         const i = n.lowerBound(key);
-        if (i < n.count && n.cmp(key, i) === 0) return Buffer.from(n.valAt(i));
+        if (i < n.count && n.cmp(key, i) === 0) {
+          const v = n.valAt(i);
+          const out = Buffer.allocUnsafe(v.length);
+          out.set(v);
+          return out;
+        }
         return undefined;
       }
       ref = n.kidAt(n.childIndex(key));
@@ -675,6 +681,16 @@ export class BTree {
   writesDone(pages: Array<{ addr: number }>): void {
     for (const p of pages) this.writing.delete(p.addr);
   }
+}
+
+/** memcmp order of a against b[bs, bs+bl), shorter first on a common prefix. */
+export function compareBytes(a: Buffer, b: Uint8Array, bs: number, bl: number): number {
+  const n = a.length < bl ? a.length : bl;
+  for (let j = 0; j < n; j++) {
+    const d = a[j]! - b[bs + j]!;
+    if (d !== 0) return d;
+  }
+  return a.length - bl;
 }
 
 function pageBytesUsed(n: Node): number {

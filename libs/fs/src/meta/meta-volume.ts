@@ -138,8 +138,10 @@ export class MetaVolume implements Volume {
     this.logBase = init.sb.logStartBlock * BLOCK_BYTES;
     this.logHead = init.logHead;
     const cachePages = Math.max(16, opts.cachePages ?? 4096);
-    this.dirtySoft = Math.max(8, Math.floor(cachePages / 4));
-    this.dirtyHard = Math.max(16, Math.floor(cachePages / 2));
+    // Dirty pages are bounded like the clean cache: a checkpoint starts at half of cachePages
+    // and applies wait at cachePages. Memory stays within about twice the cache.
+    this.dirtySoft = Math.max(8, Math.floor(cachePages / 2));
+    this.dirtyHard = Math.max(16, cachePages);
     this.groupCommitDelayMs = opts.groupCommitDelayMs ?? 0;
     const every = opts.checkpointIntervalMs ?? 30_000;
     if (every > 0 && !this.readOnly) {
