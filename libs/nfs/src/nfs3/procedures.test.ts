@@ -277,6 +277,17 @@ describe('READ / WRITE / COMMIT', () => {
     expect(h.fs.unstable.size).toBe(0);
   });
 
+  it('drops setuid and executable setgid when a non-root user writes', async () => {
+    const h = new Harness();
+    const pub = await mkdir(h, h.root, 'pub', 0o777);
+    const f = await mkfile(h, pub, 'prog', 0o755, ALICE);
+    okOf(await h.call(SETATTR, { object: f, new_attributes: { mode: 0o6755 }, guard: undefined }, { cred: ALICE }));
+    okOf(await h.call(WRITE, { file: f, offset: 0n, count: 1, stable: StableHow3.FILE_SYNC, data: Buffer.from('x') }, { cred: ROOT }));
+    expect(okOf(await h.call(GETATTR, { object: f })).obj_attributes.mode).toBe(0o6755);
+    const w = okOf(await h.call(WRITE, { file: f, offset: 0n, count: 1, stable: StableHow3.FILE_SYNC, data: Buffer.from('y') }, { cred: ALICE }));
+    expect(w.file_wcc.after?.mode).toBe(0o755);
+  });
+
   it('caps READ at maxIoBytes', async () => {
     const h = new Harness([defaultExport()], { maxIoBytes: 4096 });
     const f = await mkfile(h, h.root, 'f');

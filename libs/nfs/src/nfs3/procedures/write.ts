@@ -44,6 +44,13 @@ function readStableHow(r: { enum(): number }): StableHow3 {
   return v;
 }
 
+/** The setuid bit, and setgid when the group may execute (setgid without it is mandatory locking). */
+export function privilegeBitsToKill(mode: number): number {
+  let kill = mode & 0o4000;
+  if ((mode & 0o2010) === 0o2010) kill |= 0o2000;
+  return kill;
+}
+
 export const WRITE: Nfs3Procedure<WRITE3args, WRITE3res> = {
   proc: 7,
   name: 'WRITE',
@@ -94,7 +101,15 @@ export const WRITE: Nfs3Procedure<WRITE3args, WRITE3res> = {
     if (!mayWriteData(ctx.user, attr)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
     const r = await ctx.fs.write(ctx.file, a.offset, a.data, a.stable as number as StableHow);
     ctx.stats?.bytesWritten(r.count);
-    return ok({ file_wcc: wccData(r.wcc), count: r.count, committed: r.committed as number as StableHow3, verf: ctx.fs.writeVerifier });
+    let wcc = r.wcc;
+    const kill = privilegeBitsToKill(attr.mode);
+    if (kill !== 0 && ctx.user.uid !== 0) {
+      // As the kernel's file_remove_privs: a write by anyone but root drops setuid, and setgid
+      // when group-executable, so a modified program never keeps its owner's powers.
+      const after = await ctx.fs.setattr(ctx.file, { mode: attr.mode & ~kill });
+      wcc = { before: r.wcc.before, after: after.after };
+    }
+    return ok({ file_wcc: wccData(wcc), count: r.count, committed: r.committed as number as StableHow3, verf: ctx.fs.writeVerifier });
   },
   fail: (status, info) => fail(status, { file_wcc: info.wcc }),
 };
