@@ -14,7 +14,10 @@ import { MountList } from './mount-list';
 import {
   type Exportnode,
   type Mountbody,
+  type Mountres3,
   MountStat3,
+  readDirpath,
+  writeDirpath,
   readExports,
   readMountlist,
   readMountres3,
@@ -78,10 +81,33 @@ describe('MOUNT codec properties', () => {
     );
   });
 
+  it('round-trips mountres3 and dirpath', () => {
+    const res = fc.oneof(
+      fc.record({
+        fhs_status: fc.constant(MountStat3.MNT3_OK as const),
+        mountinfo: fc.record({
+          fhandle: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+          auth_flavors: fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 8 }),
+        }),
+      }),
+      fc.record({ fhs_status: fc.constantFrom(MountStat3.MNT3ERR_NOENT, MountStat3.MNT3ERR_ACCES, MountStat3.MNT3ERR_SERVERFAULT) }),
+    );
+    fc.assert(
+      fc.property(res, fc.string({ maxLength: 100 }), (m, p) => {
+        const w = new XdrWriter();
+        writeMountres3(w, m as Mountres3);
+        expect(readMountres3(new XdrReader(Buffer.from(w.bytes())))).toEqual(m);
+        const d = new XdrWriter();
+        writeDirpath(d, p);
+        expect(readDirpath(new XdrReader(Buffer.from(d.bytes())))).toBe(p);
+      }),
+    );
+  });
+
   it('gives a value or an XdrError on arbitrary bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
-        for (const read of [readMountres3, readExports, readMountlist]) {
+        for (const read of [readMountres3, readExports, readMountlist, readDirpath]) {
           try {
             read(new XdrReader(Buffer.from(bytes)));
           } catch (err) {
