@@ -79,7 +79,7 @@ import {
   nameHashBase,
   prefixRange,
 } from './layout';
-import { Mutex } from './mutex';
+import { Mutex, RwLock } from './mutex';
 import { isDotName, nameBytes, symlinkTargetBytes } from './names';
 import { Staging } from './staging';
 
@@ -102,7 +102,8 @@ const FLUSH_BATCH_BLOCKS = 2048;
 const READDIR_BATCH = 128;
 
 class FileState {
-  readonly lock = new Mutex();
+  /** Shared by reads; exclusive for anything that changes the file's data, size or extents. */
+  readonly lock = new RwLock();
   readonly dirty = new Map<number, Buffer>();
   /** Set once the inode is gone: buffered data is discarded, flushes become no-ops. */
   dropped = false;
@@ -152,6 +153,9 @@ export class Engine implements FileSystem {
   private flushError: unknown;
   private lastLsn = 0n;
   private closed = false;
+  /** Bumped whenever an exclusive file lock is released: a read that resolved its inode before
+   * taking its shared lock re-resolves only when some file changed meanwhile. */
+  private dataEpoch = 0;
 
   private constructor(
     private readonly volume: Volume,
@@ -456,7 +460,7 @@ export class Engine implements FileSystem {
     if (size < 0n || size > BigInt(MAX_FILE_BYTES)) throw new FsError(FsErrorCode.FBIG, 'size beyond the maximum file size', { after: this.toAttr(cur) });
     const newSize = Number(size);
     const st = this.fileState(cur);
-    const release = await st.lock.lock();
+    const release = await this.lockFile(st);
     let lsn: bigint | undefined;
     let reserved: Extent[] = [];
     let applied = false;
@@ -858,9 +862,18 @@ export class Engine implements FileSystem {
     return st;
   }
 
+  /** Takes a file's lock exclusively; its release marks a data change for concurrent readers. */
+  private async lockFile(st: FileState): Promise<() => void> {
+    const release = await st.lock.write();
+    return () => {
+      this.dataEpoch++;
+      release();
+    };
+  }
+
   private releaseFile(st: FileState, release: () => void): void {
     release();
-    if (st.dirty.size === 0 && !st.lock.isLocked && this.files.get(st.ino) === st) this.files.delete(st.ino);
+    if (st.dirty.size === 0 && !st.lock.isBusy && this.files.get(st.ino) === st) this.files.delete(st.ino);
   }
 
   private discard(st: FileState): void {
@@ -966,28 +979,28 @@ export class Engine implements FileSystem {
 
   /**
    * File blocks [first, first+count) as the client would read them: buffered images first,
-   * then extents (checksums verified), zeros for holes. Caller holds the file lock.
+   * then extents (checksums verified), zeros for holes. Caller holds the file lock (shared is
+   * enough). Only holes are zero-filled: everything else is overwritten anyway.
    */
   private async readBlocksOf(st: FileState, r: InodeRecord, first: number, count: number): Promise<Buffer> {
-    const out = Buffer.alloc(count * BLOCK_BYTES);
+    const out = Buffer.allocUnsafe(count * BLOCK_BYTES);
     const end = first + count;
     const src = new Staging(this.volume);
+    let filled = first;
+    const reads: Array<Promise<void>> = [];
     for (const e of await this.extentsIn(src, r.ino, first, end)) {
       const s = Math.max(first, e.fileBlock);
       const t = Math.min(end, e.fileBlock + e.count);
       if (t <= s) continue;
+      if (s > filled) out.fill(0, (filled - first) * BLOCK_BYTES, (s - first) * BLOCK_BYTES);
+      filled = t;
       const dst = out.subarray((s - first) * BLOCK_BYTES, (t - first) * BLOCK_BYTES);
-      await this.volume.readBlocks(e.volBlock + (s - e.fileBlock), dst);
-      for (let b = s; b < t; b++) {
-        const blk = dst.subarray((b - s) * BLOCK_BYTES, (b - s + 1) * BLOCK_BYTES);
-        const want = e.crcs[b - e.fileBlock]!;
-        if (crc32c(blk) !== want) {
-          const volBlock = e.volBlock + (b - e.fileBlock);
-          this.log.error({ ino: r.ino.toString(), fileBlock: b, volBlock }, 'data block checksum mismatch');
-          throw new FsError(FsErrorCode.IO, `checksum mismatch in ino ${r.ino} block ${b}`);
-        }
-      }
+      // Extents are independent: their reads go to the device together.
+      reads.push(this.volume.readBlocks(e.volBlock + (s - e.fileBlock), dst).then(() => this.verifyBlocks(r.ino, e, s, dst)));
     }
+    if (filled < end) out.fill(0, (filled - first) * BLOCK_BYTES);
+    if (reads.length === 1) await reads[0];
+    else if (reads.length > 1) await Promise.all(reads);
     if (st.dirty.size > 0) {
       if (st.dirty.size < count) {
         for (const [b, img] of st.dirty) if (b >= first && b < end) img.copy(out, (b - first) * BLOCK_BYTES);
@@ -998,14 +1011,30 @@ export class Engine implements FileSystem {
     return out;
   }
 
+  /** Checks the blocks of `e` from file block `s` on, just read into `dst`, against their crc32c. */
+  private verifyBlocks(ino: bigint, e: ExtentRecord, s: number, dst: Buffer): void {
+    const n = dst.length / BLOCK_BYTES;
+    for (let i = 0; i < n; i++) {
+      const b = s + i;
+      if (crc32c(dst.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)) !== e.crcs[b - e.fileBlock]!) {
+        const volBlock = e.volBlock + (b - e.fileBlock);
+        this.log.error({ ino: ino.toString(), fileBlock: b, volBlock }, 'data block checksum mismatch');
+        throw new FsError(FsErrorCode.IO, `checksum mismatch in ino ${ino} block ${b}`);
+      }
+    }
+  }
+
   async read(file: FileRef, offset: bigint, count: number): Promise<ReadResult> {
-    const r0 = await this.resolve(file);
-    this.regular(r0);
-    if (offset < 0n) throw new FsError(FsErrorCode.INVAL, 'negative offset', { after: this.toAttr(r0) });
-    const st = this.fileState(r0);
-    const release = await st.lock.lock();
+    const epoch = this.dataEpoch;
+    let r = await this.resolve(file);
+    this.regular(r);
+    if (offset < 0n) throw new FsError(FsErrorCode.INVAL, 'negative offset', { after: this.toAttr(r) });
+    const st = this.fileState(r);
+    // Shared: reads of one file overlap each other; writers, flushes and truncates exclude them.
+    const release = await st.lock.read();
     try {
-      const r = await this.resolve(file);
+      // Only a writer that released its lock since `resolve` can have changed size or data.
+      if (this.dataEpoch !== epoch) r = await this.resolve(file);
       if (offset >= BigInt(r.size) || count <= 0) return { data: Buffer.alloc(0), eof: offset >= BigInt(r.size), attr: this.toAttr(r) };
       const start = Number(offset);
       const end = Math.min(r.size, start + count);
@@ -1049,7 +1078,7 @@ export class Engine implements FileSystem {
           let best: FileState | undefined;
           for (const st of this.files.values()) if (st.dirty.size > 0 && (!best || st.dirty.size > best.dirty.size)) best = st;
           if (!best) break;
-          const release = await best.lock.lock();
+          const release = await this.lockFile(best);
           try {
             await this.flushLocked(best);
           } finally {
@@ -1092,7 +1121,7 @@ export class Engine implements FileSystem {
     await this.reserveBudget(span);
     let reserved = span;
     const st = this.fileState(r0);
-    const release = await st.lock.lock();
+    const release = await this.lockFile(st);
     let lsn: bigint | undefined;
     try {
       const r1 = await this.resolve(file);
@@ -1199,7 +1228,7 @@ export class Engine implements FileSystem {
     const before = wccOf(r0);
     if (r0.type === FileType.REG) {
       const st = this.fileState(r0);
-      const release = await st.lock.lock();
+      const release = await this.lockFile(st);
       try {
         await this.flushLocked(st);
       } finally {
@@ -1215,7 +1244,7 @@ export class Engine implements FileSystem {
     this.assertOpen();
     for (const st of [...this.files.values()]) {
       if (st.dirty.size === 0) continue;
-      const release = await st.lock.lock();
+      const release = await this.lockFile(st);
       try {
         await this.flushLocked(st);
       } finally {
