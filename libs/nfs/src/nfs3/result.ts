@@ -34,13 +34,20 @@ export function readRes<Ok, Fail>(r: XdrReader, readOk: (r: XdrReader) => Ok, re
   return { status, resfail: readFail(r) };
 }
 
-/** Thrown by a handler to answer a status of its own deciding (permission, name checks...). */
+/**
+ * Thrown by a handler to answer a status of its own deciding (permission, name checks...).
+ * It is an expected outcome, not a bug, and negative answers are frequent (LOOKUP of absent
+ * names): no stack trace is captured, which is most of the cost of an Error.
+ */
 export class NfsError extends Error {
-  constructor(
-    readonly status: NfsStat3,
-    message?: string,
-  ) {
+  readonly status: NfsStat3;
+
+  constructor(status: NfsStat3, message?: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? NfsStat3[status]);
+    Error.stackTraceLimit = limit;
+    this.status = status;
     this.name = 'NfsError';
   }
 }
