@@ -529,7 +529,10 @@ export class BTree {
       const n = nodes[d]!;
       const parent = nodes[d - 1]!;
       const pi = this.pathIdx[d - 1]!;
-      if (n.count === 0) {
+      // Removing an empty node hands its key range to a neighbour; later keys of this
+      // transaction may land there, so only a resident neighbour may take it (otherwise the
+      // empty leaf stays, which is legal, unless a merge with a resident sibling applies).
+      if (n.count === 0 && parent.count >= 2 && this.resolve(parent.kids![pi === 0 ? 1 : pi - 1]!)) {
         this.removeEntry(parent, pi);
         this.dirtyCount--;
         continue;
@@ -587,7 +590,11 @@ export class BTree {
       if (typeof r === 'number' || r.level === 0) return;
       if (r.page !== undefined) return;
       if (r.count === 1) {
-        this.root = r.kids![0]!;
+        // Only onto a resident child: the rest of the transaction must find its paths
+        // resident, and a one-child root is legal until a later delete collapses it.
+        const only = this.resolve(r.kids![0]!);
+        if (!only) return;
+        this.root = only.page === undefined ? only : only.addr;
         this.height--;
         this.dirtyCount--;
       } else if (r.count === 0) {

@@ -241,7 +241,12 @@ export class MetaVolume implements Volume {
   private applyNow(enc: EncodedTx): bigint {
     this.alloc.checkApply(enc.allocated, enc.freed);
     const lsn = ++this.lastLsn;
-    this.install(enc);
+    try {
+      this.install(enc);
+    } catch (e) {
+      // Half a transaction is in memory: nothing may be logged or checkpointed after it.
+      throw this.fail('apply failed part-way', e);
+    }
     this.pending.push({ lsn, rec: enc.rec });
     this.pendingBytes += enc.rec.length;
     this.kickFlush();
@@ -319,14 +324,15 @@ export class MetaVolume implements Volume {
         const startPos = this.logHead;
         const pos = wraps ? 0 : startPos;
         this.inflightStart = startPos;
-        const buf = Buffer.alloc(len);
+        const buf = Buffer.allocUnsafe(len);
         let o = 0;
         for (let i = 0; i < batch.length; i++) {
           const r = batch[i]!;
           sealRecord(r.rec, LOG_TX, i === batch.length - 1 ? LOG_FLAG_LAST : 0, r.lsn, this.sb.epoch, this.sb.logGen);
-          r.rec.copy(buf, o);
+          buf.set(r.rec, o);
           o += r.rec.length;
         }
+        buf.fill(0, o);
         if (this.dataGen !== this.syncedDataGen) await this.syncSpace();
         if (wraps) await this.space.write(wrapRecord(batch[0]!.lsn, this.sb.epoch, this.sb.logGen), this.logBase + startPos);
         await this.space.write(buf, this.logBase + pos);

@@ -99,3 +99,32 @@ describe('volume vs sorted Map', () => {
     await run(ops);
   });
 });
+
+describe('transactions over pages not in memory', () => {
+  it('emptying a leaf whose neighbour is not cached keeps the whole transaction applicable', async () => {
+    const space = new MemorySpace(4 * 1024 * 1024, 2, 8);
+    await formatVolume(space, { volumeId: 1n, maxBytes: 32 * 1024 * 1024 });
+    let vol = await openVolume(space, { cachePages: 16, checkpointIntervalMs: 0 });
+    const key = (i: number): Buffer => Buffer.from(`k${String(i).padStart(3, '0')}`);
+    for (let i = 0; i < 100; i++) await vol.apply({ puts: [[key(i), Buffer.alloc(1500, i)]], dels: [] });
+    await vol.close();
+    // Fresh cache: load the root and the first leaf only, and learn that leaf's keys.
+    vol = await openVolume(space, { cachePages: 16, checkpointIntervalMs: 0 });
+    await vol.get(key(0));
+    const first: Buffer[] = [];
+    const upper = vol.internals.tree.scanStep(key(0), undefined, (k) => (first.push(k), true));
+    expect(Buffer.isBuffer(upper)).toBe(true);
+    expect(first.length).toBeGreaterThan(0);
+    expect(vol.cachedPages).toBe(2);
+    // One transaction: empty that leaf, then put a key of its range.
+    const inRange = Buffer.concat([key(0), Buffer.from('x')]);
+    await vol.apply({ puts: [[inRange, Buffer.from('new')]], dels: first });
+    expect(await vol.get(inRange)).toEqual(Buffer.from('new'));
+    for (const k of first) expect(await vol.get(k)).toBeUndefined();
+    let n = 0;
+    await vol.scan(Buffer.alloc(0), undefined, () => (n++, true));
+    expect(n).toBe(100 - first.length + 1);
+    await vol.close();
+    expect((await verifyVolume(space)).errors).toEqual([]);
+  });
+});

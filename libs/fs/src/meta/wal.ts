@@ -85,10 +85,10 @@ export function encodeTx(tx: Transaction): EncodedTx {
     rec.writeUInt16LE(k.length, o);
     rec.writeUInt32LE(v.length, o + 2);
     o += TX_PUT_HEADER_BYTES;
-    k.copy(rec, o);
+    rec.set(k, o);
     const kv = rec.subarray(o, o + k.length);
     o += k.length;
-    v.copy(rec, o);
+    rec.set(v, o);
     puts[i] = [kv, rec.subarray(o, o + v.length)];
     o += v.length;
   }
@@ -97,7 +97,7 @@ export function encodeTx(tx: Transaction): EncodedTx {
     const k = tx.dels[i]!;
     rec.writeUInt16LE(k.length, o);
     o += TX_DEL_HEADER_BYTES;
-    k.copy(rec, o);
+    rec.set(k, o);
     dels[i] = rec.subarray(o, o + k.length);
     o += k.length;
   }
