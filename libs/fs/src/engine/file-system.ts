@@ -109,6 +109,13 @@ class FileState {
   dropped = false;
   /** Next volume block after this file's last flush: allocation hint for contiguity. */
   hint: number | undefined;
+  /**
+   * Size and times of UNSTABLE writes not yet in the inode record. RFC 1813 §3.3.7 lets them
+   * become durable with the data, at COMMIT; until then every inode load sees them overlaid.
+   */
+  pending: { size: number; mtime: Timespec; ctime: Timespec } | undefined;
+  /** Bumped at every change of `pending`: a record loaded before the change must not clear it. */
+  pendingSeq = 0;
   constructor(
     readonly ino: bigint,
     readonly generation: number,
@@ -142,6 +149,8 @@ export class Engine implements FileSystem {
 
   private readonly meta = new Mutex();
   private readonly files = new Map<bigint, FileState>();
+  /** `pendingSeq` of the file when a record was loaded with its pending values overlaid. */
+  private readonly loadedSeq = new WeakMap<InodeRecord, number>();
   private readonly clock: () => Timespec;
   private readonly log: EngineLogger;
   private readonly budgetBlocks: number;
@@ -223,9 +232,19 @@ export class Engine implements FileSystem {
     };
   }
 
+  /** An inode as clients see it: the record with the file's buffered size and times overlaid. */
   private async loadInode(src: { get(k: Buffer): Promise<Buffer | undefined> }, ino: bigint): Promise<InodeRecord | undefined> {
     const raw = await src.get(inodeKey(ino));
-    return raw ? decodeInode(ino, raw) : undefined;
+    if (!raw) return undefined;
+    const r = decodeInode(ino, raw);
+    const st = this.files.get(ino);
+    if (st?.pending && st.generation === r.generation) {
+      r.size = st.pending.size;
+      r.mtime = st.pending.mtime;
+      r.ctime = st.pending.ctime;
+      this.loadedSeq.set(r, st.pendingSeq);
+    }
+    return r;
   }
 
   /** The inode a ref names, or STALE when it is gone or was reused. */
@@ -270,8 +289,17 @@ export class Engine implements FileSystem {
     return result;
   }
 
+  /** Stages an inode record; one loaded with buffered size and times overlaid carries them into
+   * the log, so they stop being pending once it is applied (unless a write changed them since). */
   private putInode(tx: Staging, r: InodeRecord): void {
     tx.put(inodeKey(r.ino), encodeInode(r));
+    const seq = this.loadedSeq.get(r);
+    const st = this.files.get(r.ino);
+    if (seq !== undefined && st && st.generation === r.generation) {
+      tx.afterApply.push(() => {
+        if (st.pendingSeq === seq) st.pending = undefined;
+      });
+    }
   }
 
   /** Space for metadata growth: namespace-growing operations stop at half the reserve. */
@@ -873,7 +901,7 @@ export class Engine implements FileSystem {
 
   private releaseFile(st: FileState, release: () => void): void {
     release();
-    if (st.dirty.size === 0 && !st.lock.isBusy && this.files.get(st.ino) === st) this.files.delete(st.ino);
+    if (st.dirty.size === 0 && !st.pending && !st.lock.isBusy && this.files.get(st.ino) === st) this.files.delete(st.ino);
   }
 
   private discard(st: FileState): void {
@@ -1140,20 +1168,20 @@ export class Engine implements FileSystem {
         const t = Math.min(end, bStart + BLOCK_BYTES);
         data.copy(img, s - bStart, s - start, t - start);
       }
-      const wcc = await this.mutate(async (tx, now) => {
-        const r = await this.resolve(file, tx);
-        const before = wccOf(r);
-        if (end > r.size) r.size = end;
-        r.mtime = now;
-        r.ctime = now;
-        this.putInode(tx, r);
-        return { before, after: this.toAttr(r) };
-      }, false);
+      // No log record per WRITE: size and times stay pending in memory, overlaid on every load,
+      // and reach the log with the data (flush, COMMIT) or with any other change of the inode.
+      const before = wccOf(r1);
+      const now = this.now();
+      st.pending = { size: Math.max(r1.size, end), mtime: now, ctime: now };
+      st.pendingSeq++;
+      r1.size = st.pending.size;
+      r1.mtime = now;
+      r1.ctime = now;
+      const wcc: Wcc = { before, after: this.toAttr(r1) };
       if (stable !== StableHow.UNSTABLE) {
         await this.flushLocked(st);
         lsn = this.lastLsn;
-        const r = await this.resolve(file);
-        wcc.after = this.toAttr(r);
+        wcc.after = this.toAttr(await this.resolve(file));
       }
       return { count: data.length, committed: stable === StableHow.UNSTABLE ? StableHow.UNSTABLE : StableHow.FILE_SYNC, wcc };
     } finally {
@@ -1170,6 +1198,13 @@ export class Engine implements FileSystem {
    * Caller holds the file lock. Does not await durability.
    */
   private async flushLocked(st: FileState): Promise<void> {
+    if (st.dirty.size === 0 && st.pending && !st.dropped) {
+      // Size and times alone (their data went out with an earlier transaction).
+      await this.mutate(async (tx) => {
+        const r = await this.loadInode(tx, st.ino);
+        if (r && r.generation === st.generation) this.putInode(tx, r);
+      }, false);
+    }
     while (st.dirty.size > 0 && !st.dropped) {
       const blocks = [...st.dirty.keys()].sort((a, b) => a - b).slice(0, FLUSH_BATCH_BLOCKS);
       const exts = await this.allocData(blocks.length, st.hint);
@@ -1243,7 +1278,7 @@ export class Engine implements FileSystem {
   async flush(): Promise<void> {
     this.assertOpen();
     for (const st of [...this.files.values()]) {
-      if (st.dirty.size === 0) continue;
+      if (st.dirty.size === 0 && !st.pending) continue;
       const release = await this.lockFile(st);
       try {
         await this.flushLocked(st);
