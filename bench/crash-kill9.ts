@@ -6,14 +6,13 @@
  * Usage (after `npm run build`): node dist/bench/crash-kill9.js [KILLS]
  */
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { CrashWorkload } from '../test/support/crash-workload';
 import { MoverProcess } from '../test/support/mover-process';
-import { REPO } from '../test/support/paths';
+import { CLI_MAIN } from '../test/support/paths';
 
 async function main(): Promise<void> {
   const kills = Number(process.argv[2] ?? 50);
-  const cli = resolve(REPO, 'dist/apps/cli/src/main.js');
+  const cli = CLI_MAIN;
   const mover = await MoverProcess.start({ env: { FERRY_LOG_LEVEL: 'warn' } });
   const work = new CrashWorkload(mover, 4);
   const started = Date.now();

@@ -3,14 +3,13 @@
 // writes and metadata operations, the mover is SIGKILLed at random moments and restarted, the
 // model is verified after every restart, and `ferry fsck` checks the killed data directory.
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrashWorkload } from '../support/crash-workload';
 import { MoverProcess } from '../support/mover-process';
-import { REPO } from '../support/paths';
+import { CLI_MAIN } from '../support/paths';
 
 const ROUNDS = Number(process.env.FERRY_CRASH_ROUNDS ?? 4);
-const CLI = resolve(REPO, 'dist/apps/cli/src/main.js');
+const CLI = CLI_MAIN;
 
 function fsck(dataDir: string): { code: number; out: string } {
   try {

@@ -111,13 +111,13 @@ mkdir big20k; cd big20k
 i=0; while [ $i -lt 20000 ]; do : > "f$i"; i=$((i+1)); done
 ( j=0; while [ $j -lt 2000 ]; do : > "new$j"; j=$((j+1)); done ) &
 adder=$!
-ls -f > /tmp/listing
+ls -1a > /tmp/listing
 wait $adder
 n=$(grep -c '^f[0-9]*$' /tmp/listing)
 [ "$n" = 20000 ] || fail "listing while adding: $n of 20000 original entries"
 dups=$(sort /tmp/listing | uniq -d | wc -l)
 [ "$dups" = 0 ] || fail "listing has $dups duplicate names"
-[ "$(ls -f | grep -c .)" = 22002 ] || fail "final listing count $(ls -f | grep -c .)"
+[ "$(ls -1a | grep -c .)" = 22002 ] || fail "final listing count $(ls -1a | grep -c .)"
 cd ..
 ok "20000-entry directory listed while growing"
 
