@@ -111,6 +111,8 @@ export class MetaVolume implements Volume {
   private applyTail: Promise<void> = Promise.resolve();
   private readonly dirtySoft: number;
   private readonly dirtyHard: number;
+  /** Blocks data allocation leaves free, so a checkpoint of dirtyHard pages always fits. */
+  private readonly reserveBlocks: number;
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -140,8 +142,11 @@ export class MetaVolume implements Volume {
     const cachePages = Math.max(16, opts.cachePages ?? 4096);
     // Dirty pages are bounded like the clean cache: a checkpoint starts at half of cachePages
     // and applies wait at cachePages. Memory stays within about twice the cache.
-    this.dirtySoft = Math.max(8, Math.floor(cachePages / 2));
-    this.dirtyHard = Math.max(16, cachePages);
+    // On a small volume the reserve is capped at an eighth of it, and the dirty limits with it.
+    const maxBlocks = Math.floor(init.sb.maxBytes / BLOCK_BYTES);
+    this.reserveBlocks = Math.min((Math.max(16, cachePages) + 16) * PAGE_BLOCKS, Math.floor(maxBlocks / 8));
+    this.dirtyHard = Math.max(16, Math.min(cachePages, Math.floor(this.reserveBlocks / PAGE_BLOCKS) - 16));
+    this.dirtySoft = Math.max(8, Math.floor(this.dirtyHard / 2));
     this.groupCommitDelayMs = opts.groupCommitDelayMs ?? 0;
     const every = opts.checkpointIntervalMs ?? 30_000;
     if (every > 0 && !this.readOnly) {
@@ -379,8 +384,7 @@ export class MetaVolume implements Volume {
   async allocate(blocks: number, hint?: number): Promise<Extent[]> {
     this.checkWritable();
     if (!Number.isSafeInteger(blocks) || blocks <= 0) throw new RangeError(`cannot allocate ${blocks} blocks`);
-    const reserve = (this.dirtyHard + 16) * PAGE_BLOCKS;
-    if (this.alloc.maxBlocks - this.alloc.usedBlocks - blocks < reserve) throw new VolumeFullError();
+    if (this.alloc.maxBlocks - this.alloc.usedBlocks - blocks < this.reserveBlocks) throw new VolumeFullError();
     const out = this.alloc.reserve(blocks, hint);
     let got = out.reduce((a, e) => a + e.count, 0);
     try {
