@@ -1,7 +1,9 @@
 // Goal: pin the on-disk bytes of the superblock, a B+tree page and a log record, so a format
-// change cannot slip in unnoticed. Method: encode fixed values and compare with hex fixtures
-// checked by hand against libs/fs/FORMAT-meta.md, then decode the fixtures back.
+// change cannot slip in unnoticed, and show their decoders never crash on arbitrary bytes.
+// Method: encode fixed values and compare with hex fixtures checked by hand against
+// libs/fs/FORMAT-meta.md, decode the fixtures back, and feed fast-check bytes to each decoder.
 import { crc32c } from '@node-rs/crc32';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Node, verifyPage } from './btree';
 import { PAGE_BYTES } from './layout';
@@ -120,5 +122,64 @@ describe('log record format v1', () => {
     const bad = Buffer.alloc(20);
     bad.writeUInt32LE(1000, 0);
     expect(() => decodeTx(bad, 1n)).toThrow(CorruptionError);
+  });
+});
+
+describe('decoders on arbitrary bytes', () => {
+  it('give a value or a clean error, never a crash', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 600 }), fc.integer({ min: 0, max: 16383 }), (bytes, at) => {
+        const b = Buffer.from(bytes);
+        const sb = Buffer.alloc(4096);
+        b.copy(sb);
+        expect(['string', 'object']).toContain(typeof decodeSuperblock(sb));
+        // A page with a valid checksum over garbage structure must still be refused cleanly.
+        const p = Buffer.alloc(PAGE_BYTES);
+        b.copy(p, Math.min(at, PAGE_BYTES - b.length));
+        p.writeUInt32LE(0x47504d46, 0);
+        p.writeBigUInt64LE(7n, 24);
+        p.writeUInt32LE(crc32c(p.subarray(8)), 4);
+        try {
+          verifyPage(p, 7, 0n);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CorruptionError);
+        }
+        try {
+          decodeTx(b, 1n);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CorruptionError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a page that passes verification only yields entries inside the page', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 400 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), (count, junk) => {
+        const p = Buffer.alloc(PAGE_BYTES);
+        p.writeUInt32LE(0x47504d46, 0);
+        p[8] = 1;
+        p.writeUInt16LE(count, 10);
+        p.writeUInt32LE(40 + 2 * count + 64, 12);
+        p.writeBigUInt64LE(3n, 24);
+        Buffer.from(junk).copy(p, 40);
+        p.writeUInt32LE(crc32c(p.subarray(8)), 4);
+        let ok = true;
+        try {
+          verifyPage(p, 3, 0n);
+        } catch {
+          ok = false;
+        }
+        if (ok) {
+          const n = Node.clean(p, 3);
+          for (let i = 0; i < n.count; i++) {
+            expect(n.keyAt(i).byteOffset - p.byteOffset + n.keyAt(i).length).toBeLessThanOrEqual(PAGE_BYTES);
+            expect(n.valAt(i).length).toBeLessThanOrEqual(PAGE_BYTES);
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
