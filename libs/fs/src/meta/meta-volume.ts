@@ -170,6 +170,11 @@ export class MetaVolume implements Volume {
     return this.tree.cachedPages;
   }
 
+  /** Where the next log batch goes, in bytes into the log region (for tests and metrics). */
+  get logHeadBytes(): number {
+    return this.logHead;
+  }
+
   // ---------------------------------------------------------------- reads
 
   get(key: Buffer): Promise<Buffer | undefined> {
