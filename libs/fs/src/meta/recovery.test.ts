@@ -179,6 +179,30 @@ describe('limits and errors', () => {
     expect((await verifyVolume(space)).errors).toEqual([]);
   });
 
+  it('freed blocks are not handed out again before the checkpoints that stop naming them', async () => {
+    const space = new MemorySpace(SLICE, 1, 1);
+    await formatVolume(space, { volumeId: 1n, maxBytes: SLICE });
+    const vol = await openVolume(space, { cachePages: 16, checkpointIntervalMs: 0 });
+    const ext = await vol.allocate(8, 600);
+    await vol.apply({ puts: [[Buffer.from('f'), Buffer.from('x')]], dels: [], allocated: ext });
+    const free0 = vol.stats().freeBlocks;
+    await vol.apply({ puts: [], dels: [Buffer.from('f')], freed: ext });
+    const inExt = (es: Array<{ block: number; count: number }>): boolean =>
+      es.some((a) => ext.some((e) => a.block < e.block + e.count && e.block < a.block + a.count));
+    const probe = async (): Promise<boolean> => {
+      const got = await vol.allocate(8, ext[0]!.block);
+      vol.unreserve(got);
+      return inExt(got);
+    };
+    expect(await probe()).toBe(false);
+    await vol.checkpoint();
+    expect(await probe()).toBe(false); // the previous superblock copy still names them
+    await vol.checkpoint();
+    expect(await probe()).toBe(true);
+    expect(vol.stats().freeBlocks).toBeGreaterThanOrEqual(free0 + 8 - 16);
+    await vol.close();
+  });
+
   it('a closed or read-only volume refuses writes', async () => {
     const space = await build(10);
     const ro = await openVolume(space, { readOnly: true });
