@@ -197,6 +197,10 @@ export class MetaVolume implements Volume {
       const enc = encodeTx(tx);
       if (enc.rec.length > this.logBytes / 4)
         throw new TxTooLargeError(`transaction of ${enc.rec.length} bytes exceeds a quarter of the log (${this.logBytes} bytes)`);
+      // Near full, only transactions that delete or free may still add pages: the rest of the
+      // reserve is what lets those checkpoints (copy-on-write needs new pages) complete.
+      if (enc.dels.length === 0 && enc.freed.length === 0 && this.alloc.maxBlocks - this.alloc.usedBlocks < this.reserveBlocks / 2)
+        throw new VolumeFullError('filesystem is full (metadata reserve)');
       if (this.applyWaiting === 0 && this.tree.dirtyCount < this.dirtyHard && this.resident(enc))
         return Promise.resolve(this.applyNow(enc));
       return this.applySlow(enc);

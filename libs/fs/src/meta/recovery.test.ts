@@ -241,3 +241,33 @@ describe('log wrap and back-pressure', () => {
     await vol.close();
   });
 });
+
+describe('near full', () => {
+  it('refuses growth of metadata past the reserve but lets deletes through', async () => {
+    const space = new MemorySpace(SLICE, 1, 1);
+    await formatVolume(space, { volumeId: 1n, maxBytes: SLICE });
+    const vol = await openVolume(space, { cachePages: 16, checkpointIntervalMs: 0 });
+    // Fill the data space until allocate refuses.
+    const taken: Array<{ block: number; count: number }> = [];
+    for (;;) {
+      const got = await vol.allocate(16).catch((e: unknown) => e);
+      if (got instanceof VolumeFullError) break;
+      taken.push(...(got as typeof taken));
+    }
+    await vol.apply({ puts: [[Buffer.from('data'), Buffer.from('x')]], dels: [], allocated: taken });
+    // Then metadata: creations are refused before the checkpoints could run out of pages.
+    let refused: unknown;
+    for (let i = 0; i < 5000 && !refused; i++)
+      await vol.apply({ puts: [[Buffer.from(`n${i}`), Buffer.alloc(3000)]], dels: [] }).catch((e: unknown) => (refused = e));
+    expect(refused).toBeInstanceOf(VolumeFullError);
+    await vol.checkpoint();
+    // Deleting still works and gives the space back.
+    await vol.apply({ puts: [], dels: [Buffer.from('data')], freed: taken });
+    await vol.checkpoint();
+    await vol.checkpoint();
+    expect(vol.failed).toBeUndefined();
+    await vol.apply({ puts: [[Buffer.from('again'), Buffer.from('y')]], dels: [] });
+    await vol.close();
+    expect((await verifyVolume(space)).errors).toEqual([]);
+  });
+});
