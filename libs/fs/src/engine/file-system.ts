@@ -82,6 +82,7 @@ import {
 import { Mutex, RwLock } from './mutex';
 import { isDotName, nameBytes, symlinkTargetBytes } from './names';
 import { Staging } from './staging';
+import { type Run, WriteBuffer } from './write-buffer';
 
 export interface EngineLogger {
   warn(o: object, msg?: string): void;
@@ -104,7 +105,11 @@ const READDIR_BATCH = 128;
 class FileState {
   /** Shared by reads; exclusive for anything that changes the file's data, size or extents. */
   readonly lock = new RwLock();
-  readonly dirty = new Map<number, Buffer>();
+  /** Serializes this file's flushes; their device writes run outside `lock`. */
+  readonly flushLock = new Mutex();
+  readonly dirty = new WriteBuffer();
+  /** Bumped by every truncate: a flush that wrote data before one must not apply its extents. */
+  truncSeq = 0;
   /** Set once the inode is gone: buffered data is discarded, flushes become no-ops. */
   dropped = false;
   /** Next volume block after this file's last flush: allocation hint for contiguity. */
@@ -500,7 +505,7 @@ export class Engine implements FileSystem {
       const tail = newSize % BLOCK_BYTES;
       const fb = Math.floor(newSize / BLOCK_BYTES);
       // (A hole stays a hole: only a block holding data needs its tail cleared.)
-      if (newSize < r0.size && tail !== 0 && (st.dirty.has(fb) || (await this.extentsIn(new Staging(this.volume), r0.ino, fb, fb + 1)).length > 0)) {
+      if (newSize < r0.size && tail !== 0 && (st.dirty.covering(fb) || (await this.extentsIn(new Staging(this.volume), r0.ino, fb, fb + 1)).length > 0)) {
         const image = Buffer.from(await this.readBlocksOf(st, r0, fb, 1));
         image.fill(0, tail);
         boundary = { fileBlock: fb, image };
@@ -535,12 +540,9 @@ export class Engine implements FileSystem {
       lsn = this.lastLsn;
       // Buffered blocks past the new end are gone; the boundary image was written above.
       const keep = Math.ceil(newSize / BLOCK_BYTES);
-      for (const b of [...st.dirty.keys()]) {
-        if (b >= keep || (boundary && b === boundary.fileBlock)) {
-          st.dirty.delete(b);
-          this.bufferedBlocks--;
-        }
-      }
+      this.bufferedBlocks -= st.dirty.drop(keep, Infinity);
+      if (boundary) this.bufferedBlocks -= st.dirty.drop(boundary.fileBlock, boundary.fileBlock + 1);
+      st.truncSeq++;
       this.wakeBudget();
       return result;
     } finally {
@@ -901,12 +903,16 @@ export class Engine implements FileSystem {
 
   private releaseFile(st: FileState, release: () => void): void {
     release();
-    if (st.dirty.size === 0 && !st.pending && !st.lock.isBusy && this.files.get(st.ino) === st) this.files.delete(st.ino);
+    this.forgetIfIdle(st);
+  }
+
+  /** Drops a file's state once nothing is buffered, pending, locked or flushing. */
+  private forgetIfIdle(st: FileState): void {
+    if (st.dirty.blockCount === 0 && !st.pending && !st.lock.isBusy && !st.flushLock.isLocked && this.files.get(st.ino) === st) this.files.delete(st.ino);
   }
 
   private discard(st: FileState): void {
-    this.bufferedBlocks -= st.dirty.size;
-    st.dirty.clear();
+    this.bufferedBlocks -= st.dirty.clear();
     this.wakeBudget();
   }
 
@@ -1029,13 +1035,7 @@ export class Engine implements FileSystem {
     if (filled < end) out.fill(0, (filled - first) * BLOCK_BYTES);
     if (reads.length === 1) await reads[0];
     else if (reads.length > 1) await Promise.all(reads);
-    if (st.dirty.size > 0) {
-      if (st.dirty.size < count) {
-        for (const [b, img] of st.dirty) if (b >= first && b < end) img.copy(out, (b - first) * BLOCK_BYTES);
-      } else {
-        for (let b = first; b < end; b++) st.dirty.get(b)?.copy(out, (b - first) * BLOCK_BYTES);
-      }
-    }
+    st.dirty.overlay(first, end, out);
     return out;
   }
 
@@ -1095,23 +1095,16 @@ export class Engine implements FileSystem {
   /** Background flushing of the largest buffers, started when the budget is half used. */
   private kickFlush(): void {
     if (this.flushLoop || this.closed) return;
-    let best: FileState | undefined;
-    for (const st of this.files.values()) if (st.dirty.size > 0 && (!best || st.dirty.size > best.dirty.size)) best = st;
     // Nothing buffered yet (the budget is held by writers still merging): their completion
     // wakes the waiters; waking them here would only spin.
-    if (!best) return;
+    if (!this.largestBuffer()) return;
     this.flushLoop = (async () => {
       try {
         while (this.bufferedBlocks > this.budgetBlocks / 4) {
-          let best: FileState | undefined;
-          for (const st of this.files.values()) if (st.dirty.size > 0 && (!best || st.dirty.size > best.dirty.size)) best = st;
+          const best = this.largestBuffer();
           if (!best) break;
-          const release = await this.lockFile(best);
-          try {
-            await this.flushLocked(best);
-          } finally {
-            this.releaseFile(best, release);
-          }
+          // One batch at a time: a COMMIT waiting on this file's flush lock gets its turn.
+          if ((await this.flushFile(best, Infinity, 1)) === 0) break;
         }
         this.flushError = undefined;
       } catch (e) {
@@ -1122,6 +1115,12 @@ export class Engine implements FileSystem {
         this.wakeBudget();
       }
     })();
+  }
+
+  private largestBuffer(): FileState | undefined {
+    let best: FileState | undefined;
+    for (const st of this.files.values()) if (st.dirty.blockCount > 0 && (!best || st.dirty.blockCount > best.dirty.blockCount)) best = st;
+    return best;
   }
 
   async write(file: FileRef, offset: bigint, data: Buffer, stable: StableHow): Promise<WriteResult> {
@@ -1150,24 +1149,21 @@ export class Engine implements FileSystem {
     let reserved = span;
     const st = this.fileState(r0);
     const release = await this.lockFile(st);
-    let lsn: bigint | undefined;
+    let wcc: Wcc;
+    let seqLimit: number;
     try {
       const r1 = await this.resolve(file);
-      for (let b = first; b <= last; b++) {
-        let img = st.dirty.get(b);
+      // A partly written block that is not buffered yet merges with the block as it is (zeros
+      // past EOF and in holes); read those first, then buffer everything without yielding.
+      const edges = new Map<number, Buffer>();
+      for (const b of first === last ? [first] : [first, last]) {
         const bStart = b * BLOCK_BYTES;
-        if (!img) {
-          const covers = start <= bStart && end >= bStart + BLOCK_BYTES;
-          // A partial write merges with the block as it is (zeros past EOF and in holes).
-          img = covers ? Buffer.allocUnsafe(BLOCK_BYTES) : bStart >= r1.size ? Buffer.alloc(BLOCK_BYTES) : await this.readBlocksOf(st, r1, b, 1);
-          if (st.dropped) throw new FsError(FsErrorCode.STALE, 'file removed during write');
-          st.dirty.set(b, img);
-          reserved--;
+        if ((start > bStart || end < bStart + BLOCK_BYTES) && !st.dirty.covering(b)) {
+          edges.set(b, bStart >= r1.size ? Buffer.alloc(BLOCK_BYTES) : await this.readBlocksOf(st, r1, b, 1));
         }
-        const s = Math.max(start, bStart);
-        const t = Math.min(end, bStart + BLOCK_BYTES);
-        data.copy(img, s - bStart, s - start, t - start);
       }
+      if (st.dropped) throw new FsError(FsErrorCode.STALE, 'file removed during write');
+      reserved -= st.dirty.write(start, data, (b) => edges.get(b)!);
       // No log record per WRITE: size and times stay pending in memory, overlaid on every load,
       // and reach the log with the data (flush, COMMIT) or with any other change of the inode.
       const before = wccOf(r1);
@@ -1177,65 +1173,116 @@ export class Engine implements FileSystem {
       r1.size = st.pending.size;
       r1.mtime = now;
       r1.ctime = now;
-      const wcc: Wcc = { before, after: this.toAttr(r1) };
-      if (stable !== StableHow.UNSTABLE) {
-        await this.flushLocked(st);
-        lsn = this.lastLsn;
-        wcc.after = this.toAttr(await this.resolve(file));
-      }
-      return { count: data.length, committed: stable === StableHow.UNSTABLE ? StableHow.UNSTABLE : StableHow.FILE_SYNC, wcc };
+      wcc = { before, after: this.toAttr(r1) };
+      seqLimit = st.dirty.nextSeq;
     } finally {
       this.bufferedBlocks -= reserved;
       if (st.dropped) this.discard(st);
       this.wakeBudget();
       this.releaseFile(st, release);
-      if (lsn !== undefined) await this.volume.durable(lsn);
     }
+    if (stable === StableHow.UNSTABLE) return { count: data.length, committed: StableHow.UNSTABLE, wcc };
+    // FILE_SYNC and DATA_SYNC: this write's runs (and older ones) go out, then one log sync covers
+    // their extents and the inode. (`after` is the attributes the write produced; the space it
+    // uses shows once flushed.)
+    await this.flushFile(st, seqLimit, Infinity);
+    await this.volume.durable(this.lastLsn);
+    return { count: data.length, committed: StableHow.FILE_SYNC, wcc };
   }
 
   /**
-   * Writes a file's buffered blocks copy-on-write, in batches, and applies their extents.
-   * Caller holds the file lock. Does not await durability.
+   * Flushes a file's runs older than `beforeSeq`, `maxBatches` batches at most, and (when it
+   * flushes them all) its pending size and times. Returns the blocks flushed. Copy-on-write: new
+   * blocks are written without holding the file lock (reads and writes go on; a writer copies a
+   * run being written), then, under the file lock, one transaction names them, points the
+   * extents at them with their crc32c and frees the old ones. Does not await durability.
    */
-  private async flushLocked(st: FileState): Promise<void> {
-    if (st.dirty.size === 0 && st.pending && !st.dropped) {
-      // Size and times alone (their data went out with an earlier transaction).
-      await this.mutate(async (tx) => {
-        const r = await this.loadInode(tx, st.ino);
-        if (r && r.generation === st.generation) this.putInode(tx, r);
-      }, false);
-    }
-    while (st.dirty.size > 0 && !st.dropped) {
-      const blocks = [...st.dirty.keys()].sort((a, b) => a - b).slice(0, FLUSH_BATCH_BLOCKS);
-      const exts = await this.allocData(blocks.length, st.hint);
-      let applied = false;
-      try {
-        // Map file blocks to the allocated volume blocks in order, then write each run that is
-        // contiguous in both as one volume write.
-        const vol: number[] = [];
-        for (const e of exts) for (let i = 0; i < e.count; i++) vol.push(e.block + i);
-        const crcs = new Uint32Array(blocks.length);
-        const news: ExtentRecord[] = [];
-        let i = 0;
-        while (i < blocks.length) {
-          let j = i + 1;
-          while (j < blocks.length && j - i < MAX_EXTENT_BLOCKS && blocks[j] === blocks[j - 1]! + 1 && vol[j] === vol[j - 1]! + 1) j++;
-          const imgs: Buffer[] = [];
-          for (let k = i; k < j; k++) {
-            const img = st.dirty.get(blocks[k]!)!;
-            crcs[k] = crc32c(img);
-            imgs.push(img);
-          }
-          await this.volume.writeBlocks(vol[i]!, imgs.length === 1 ? imgs[0]! : Buffer.concat(imgs));
-          news.push({ fileBlock: blocks[i]!, volBlock: vol[i]!, count: j - i, crcs: crcs.slice(i, j) });
-          i = j;
+  private async flushFile(st: FileState, beforeSeq: number, maxBatches: number): Promise<number> {
+    const releaseFlush = await st.flushLock.lock();
+    try {
+      let flushed = 0;
+      for (let batch = 0; batch < maxBatches && !st.dropped; ) {
+        const runs = st.dirty.select(FLUSH_BATCH_BLOCKS, beforeSeq);
+        if (runs.length === 0) break;
+        const n = await this.flushRuns(st, runs);
+        // -1: a truncate ran meanwhile; select again from what it left.
+        if (n >= 0) {
+          flushed += n;
+          batch++;
         }
+      }
+      if (maxBatches === Infinity && st.pending && !st.dropped) {
+        // Size and times whose data went out earlier (or was truncated away).
+        await this.mutate(async (tx) => {
+          const r = await this.loadInode(tx, st.ino);
+          if (r && r.generation === st.generation) this.putInode(tx, r);
+        }, false);
+      }
+      return flushed;
+    } finally {
+      releaseFlush();
+      this.forgetIfIdle(st);
+    }
+  }
+
+  /** One flush batch (see flushFile). Caller holds the file's flush lock. */
+  private async flushRuns(st: FileState, runs: Run[]): Promise<number> {
+    const truncSeq = st.truncSeq;
+    let blocks = 0;
+    for (const r of runs) {
+      blocks += r.count;
+      st.dirty.flushing.add(r.buf.buffer);
+    }
+    let exts: Extent[] = [];
+    let applied = false;
+    try {
+      exts = await this.allocData(blocks, st.hint);
+      // Pieces: parts of runs that are contiguous on the volume too. Extent records join pieces
+      // contiguous in both file and volume, up to MAX_EXTENT_BLOCKS.
+      const pieces: Array<{ volBlock: number; buf: Buffer }> = [];
+      const news: ExtentRecord[] = [];
+      let cur: { fileBlock: number; volBlock: number; count: number; crcs: number[] } | undefined;
+      let ei = 0;
+      let eoff = 0;
+      for (const r of runs) {
+        for (let off = 0; off < r.count; ) {
+          const e = exts[ei]!;
+          const n = Math.min(r.count - off, e.count - eoff);
+          const volBlock = e.block + eoff;
+          pieces.push({ volBlock, buf: r.buf.subarray(off * BLOCK_BYTES, (off + n) * BLOCK_BYTES) });
+          for (let k = 0; k < n; k++) {
+            const fb = r.fileBlock + off + k;
+            const vb = volBlock + k;
+            if (!cur || cur.fileBlock + cur.count !== fb || cur.volBlock + cur.count !== vb || cur.count >= MAX_EXTENT_BLOCKS) {
+              if (cur) news.push({ fileBlock: cur.fileBlock, volBlock: cur.volBlock, count: cur.count, crcs: Uint32Array.from(cur.crcs) });
+              cur = { fileBlock: fb, volBlock: vb, count: 0, crcs: [] };
+            }
+            cur.crcs.push(crc32c(r.buf.subarray((off + k) * BLOCK_BYTES, (off + k + 1) * BLOCK_BYTES)));
+            cur.count++;
+          }
+          off += n;
+          eoff += n;
+          if (eoff === e.count) {
+            ei++;
+            eoff = 0;
+          }
+        }
+      }
+      if (cur) news.push({ fileBlock: cur.fileBlock, volBlock: cur.volBlock, count: cur.count, crcs: Uint32Array.from(cur.crcs) });
+      // All settle before any error is acted on: the blocks are unreserved on failure, and a
+      // write still in flight then could land on a block someone else was given.
+      const outcomes = await Promise.allSettled(this.devicePieces(pieces).map((p) => this.volume.writeBlocks(p.volBlock, p.buf)));
+      for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+      const release = await this.lockFile(st);
+      try {
+        if (st.dropped) return 0;
+        if (st.truncSeq !== truncSeq) return -1;
         try {
           await this.mutate(async (tx) => {
             const r = await this.loadInode(tx, st.ino);
             if (!r || r.generation !== st.generation || st.dropped) throw new FileGone();
             const freed = await this.replaceExtents(tx, st.ino, news);
-            r.usedBlocks += blocks.length - freed;
+            r.usedBlocks += blocks - freed;
             this.putInode(tx, r);
             tx.allocated.push(...exts);
           }, false);
@@ -1244,33 +1291,57 @@ export class Engine implements FileSystem {
           if (e instanceof FileGone) {
             st.dropped = true;
             this.discard(st);
-            return;
+            return 0;
           }
           throw e;
         }
         const lastExt = exts[exts.length - 1]!;
         st.hint = lastExt.block + lastExt.count;
-        for (const b of blocks) if (st.dirty.delete(b)) this.bufferedBlocks--;
+        // A run a writer replaced by a copy meanwhile stays buffered: the copy is newer.
+        for (const r of runs) this.bufferedBlocks -= st.dirty.remove(r);
         this.wakeBudget();
+        return blocks;
       } finally {
-        if (!applied) this.volume.unreserve(exts);
+        st.dirty.flushing.clear();
+        this.releaseFile(st, release);
       }
+    } finally {
+      st.dirty.flushing.clear();
+      if (!applied && exts.length > 0) this.volume.unreserve(exts);
     }
+  }
+
+  /**
+   * Device writes for pieces in volume order: large pieces go as they are (no copy); runs of
+   * small ones adjacent on the volume (random 4 KiB writes) are joined, since one write of a
+   * few MiB costs less than thousands of small ones.
+   */
+  private devicePieces(pieces: Array<{ volBlock: number; buf: Buffer }>): Array<{ volBlock: number; buf: Buffer }> {
+    const SMALL_BYTES = 64 * 1024;
+    const out: Array<{ volBlock: number; buf: Buffer }> = [];
+    let i = 0;
+    while (i < pieces.length) {
+      const p = pieces[i]!;
+      let j = i + 1;
+      if (p.buf.length < SMALL_BYTES) {
+        let next = p.volBlock + p.buf.length / BLOCK_BYTES;
+        while (j < pieces.length && pieces[j]!.buf.length < SMALL_BYTES && pieces[j]!.volBlock === next) {
+          next += pieces[j]!.buf.length / BLOCK_BYTES;
+          j++;
+        }
+      }
+      out.push(j - i === 1 ? p : { volBlock: p.volBlock, buf: Buffer.concat(pieces.slice(i, j).map((q) => q.buf)) });
+      i = j;
+    }
+    return out;
   }
 
   async commit(file: FileRef, _offset: bigint, _count: number): Promise<Wcc> {
     const r0 = await this.resolve(file);
     const before = wccOf(r0);
-    if (r0.type === FileType.REG) {
-      const st = this.fileState(r0);
-      const release = await this.lockFile(st);
-      try {
-        await this.flushLocked(st);
-      } finally {
-        this.releaseFile(st, release);
-      }
-    }
-    // Earlier UNSTABLE writes applied their inode changes without waiting: cover them too.
+    const st = this.files.get(r0.ino);
+    if (r0.type === FileType.REG && st && st.generation === r0.generation) await this.flushFile(st, st.dirty.nextSeq, Infinity);
+    // Everything of this file written before the COMMIT is applied now: one sync covers it.
     await this.volume.durable(this.lastLsn);
     return { before, after: this.toAttr(await this.resolve(file)) };
   }
@@ -1278,13 +1349,8 @@ export class Engine implements FileSystem {
   async flush(): Promise<void> {
     this.assertOpen();
     for (const st of [...this.files.values()]) {
-      if (st.dirty.size === 0 && !st.pending) continue;
-      const release = await this.lockFile(st);
-      try {
-        await this.flushLocked(st);
-      } finally {
-        this.releaseFile(st, release);
-      }
+      if (st.dirty.blockCount === 0 && !st.pending) continue;
+      await this.flushFile(st, st.dirty.nextSeq, Infinity);
     }
     if (this.flushLoop) await this.flushLoop;
     await this.volume.durable(this.lastLsn);
