@@ -13,7 +13,8 @@ W=$MNT/work.$$
 mkdir "$W" || { echo "FAIL mkdir workdir"; exit 1; }
 cd "$W"
 fail() { echo "FAIL $*"; exit 1; }
-ok() { echo "ok $*"; }
+T0=$(date +%s)
+ok() { echo "ok $* [$(( $(date +%s) - T0 ))s]"; }
 dropcaches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # 1. big write and read back: COPIES x 16 MiB written, read back after dropping caches.
