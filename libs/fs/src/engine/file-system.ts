@@ -7,17 +7,21 @@
  *   read, checked and changed, and the transaction applied, with nothing else in between, so wcc
  *   `before` is atomic with the change. The mutex is released before awaiting `durable`, so one
  *   log sync (group commit) covers many clients' operations.
- * - Every data operation on a file (read, write, flush of its buffer, truncate) holds that
- *   file's lock; lock order is file lock, then `meta`, never the reverse, and nobody waits for
- *   write-buffer budget while holding a lock.
- * - Buffered (UNSTABLE) data lives in `FileState.dirty` as whole 4 KiB block images; the inode's
- *   size and times are updated (applied, not awaited) when the write is accepted. Bytes at or
- *   beyond a file's size are zero in every image and every block, so extending a file never
- *   reveals old data.
+ * - Every data operation on a file holds that file's lock (FileState.lock, a reader/writer
+ *   lock): reads share it; writes, truncates and the apply step of a flush take it exclusively.
+ *   A flush writes its new blocks holding only the file's flush lock (one flush per file at a
+ *   time), so reads and writes go on meanwhile. Lock order: flush lock, file lock, then `meta`,
+ *   never the reverse, and nobody waits for write-buffer budget while holding a lock.
+ * - Buffered (UNSTABLE) data lives in `FileState.dirty` (write-buffer.ts: runs of whole 4 KiB
+ *   blocks). The size and times a write produces stay in `FileState.pending`, overlaid on every
+ *   inode load, until a transaction writes the inode (the flush that applies the data, COMMIT,
+ *   or any other change of the inode). Bytes at or beyond a file's size are zero in every run
+ *   and every block, so extending a file never reveals old data.
  * - `bufferedBlocks` = every dirty block of every file + budget reserved by writers in flight,
  *   and never exceeds the budget except for a single write larger than the whole budget.
  * - Data is copy-on-write: a flush writes new blocks, then one transaction names them
- *   (`allocated`), points the extents at them with their crc32c, and frees the old ones.
+ *   (`allocated`), points the extents at them with their crc32c, and frees the old ones; it is
+ *   dropped if a truncate ran after it chose its runs (`truncSeq`).
  * - Extents of one file never overlap and are at most MAX_EXTENT_BLOCKS long.
  */
 import { createHash } from 'node:crypto';
