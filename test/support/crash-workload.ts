@@ -93,12 +93,19 @@ export class CrashWorkload {
       files.set(name, { state: 'certain', content: Buffer.alloc(0) });
       this.acknowledged++;
       const sync = this.rng() < 0.5;
-      files.set(name, { state: 'uncertain', options: sync ? [Buffer.alloc(0), data] : ['any'] });
+      // FILE_SYNC chunks are each acknowledged: the file grows by whole chunks. UNSTABLE data is
+      // only promised at COMMIT, so until then any content is possible.
+      if (!sync) files.set(name, { state: 'uncertain', options: ['any'] });
       for (let off = 0; off < data.length; off += 65536) {
         const part = data.subarray(off, off + 65536);
+        if (sync) files.set(name, { state: 'uncertain', options: [data.subarray(0, off), data.subarray(0, off + part.length)] });
         const res = await client.write(fh, BigInt(off), part, sync ? Stable.FILE_SYNC : Stable.UNSTABLE);
         if (res.count !== part.length) throw new Error(`short write ${res.count}`);
         if (sync && res.committed !== Stable.FILE_SYNC) throw new Error(`FILE_SYNC write answered committed=${res.committed}`);
+        if (sync) {
+          files.set(name, { state: 'certain', content: data.subarray(0, off + part.length) });
+          this.acknowledged++;
+        }
       }
       if (!sync) await client.commit(fh);
       files.set(name, { state: 'certain', content: data });
