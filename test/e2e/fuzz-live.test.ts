@@ -29,7 +29,7 @@ function callHeader(xid: number, prog: number, vers: number, proc: number): Buff
 
 function record(body: Buffer, last = true): Buffer {
   const mark = Buffer.alloc(4);
-  mark.writeUInt32BE((last ? 0x80000000 : 0) | body.length, 0);
+  mark.writeUInt32BE(((last ? 0x80000000 : 0) | body.length) >>> 0, 0);
   return Buffer.concat([mark, body]);
 }
 
@@ -97,6 +97,7 @@ describe('hostile input against the live server', () => {
     await Promise.all([attacker(), attacker(), attacker(), attacker(), honest()]);
     for (const s of sockets) s.destroy();
     const { rssKiB, peakKiB } = mover.memory();
+    process.stdout.write(`fuzz-live: ${sent} hostile payloads, ${honestReads} honest reads, rss ${rssBefore} -> ${rssKiB} KiB (peak ${peakKiB} KiB)\n`);
     expect(honestReads).toBeGreaterThan(5);
     expect(sent).toBeGreaterThan(100);
     // Bounded: the hostile load may not add more than 256 MiB of resident memory.
