@@ -58,6 +58,7 @@ describe('Linux kernel client (nfsvm)', () => {
       vm.on('exit', (c) => resolveRun(c));
     });
     const text = out.join('\n');
+    process.stdout.write(`${out.filter((l) => /^(ok|FAIL|ALL-OK)/.test(l)).join('\n')}\n`);
     expect(text, `${text}\n--- mover log ---\n${mover.logTail()}`).toContain('ALL-OK');
     expect(code).toBe(0);
     expect(text).not.toMatch(/^FAIL/m);
