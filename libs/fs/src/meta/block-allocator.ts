@@ -6,7 +6,7 @@ import {
   BITMAP_SLOT_A,
   BLOCK_BYTES,
   BM,
-  FORMAT_VERSION,
+  BITMAP_VERSION,
   GROUP_BLOCKS,
   GROUP_RESERVED_BLOCKS,
   PAGE_BLOCKS,
@@ -333,7 +333,7 @@ export class BlockAllocator {
       let count = 0;
       for (let w = 0; w < GROUP_BYTES; w++) count += POPCOUNT[bits[w]!]!;
       image.writeUInt32LE(BITMAP_MAGIC, BM.magic);
-      image.writeUInt32LE(FORMAT_VERSION, BM.version);
+      image.writeUInt32LE(BITMAP_VERSION, BM.version);
       image.writeUInt32LE(gi, BM.group);
       image.writeBigUInt64LE(seq, BM.seq);
       image.writeBigUInt64LE(formatSalt, BM.formatSalt);
@@ -378,7 +378,7 @@ export class BlockAllocator {
       const img = slots.subarray(s * BLOCK_BYTES, (s + 1) * BLOCK_BYTES);
       if (img.readUInt32LE(BM.magic) !== BITMAP_MAGIC) continue;
       if (img.readUInt32LE(BM.crc) !== crc32c(img.subarray(8))) continue;
-      if (img.readUInt32LE(BM.version) !== FORMAT_VERSION || img.readUInt32LE(BM.group) !== gi) continue;
+      if (img.readUInt32LE(BM.version) !== BITMAP_VERSION || img.readUInt32LE(BM.group) !== gi) continue;
       if (img.readBigUInt64LE(BM.formatSalt) !== formatSalt) continue;
       const seq = img.readBigUInt64LE(BM.seq);
       if (seq > sbSeq) {

@@ -1,7 +1,7 @@
-// Goal: memory stays bounded by cachePages however much is inserted, and group commit shares
-// one log sync among many transactions. Method: insert thousands of random keys through a
-// tiny cache while asserting the resident page counts after every apply, and count the
-// syncs a burst of concurrent durable() calls costs on a counting space.
+// Goal: memory stays bounded by cachePages however much is inserted, group commit shares one
+// log sync among many transactions, and a small data write with its transaction costs one
+// sync (format 2 data checksums). Method: insert thousands of random keys through a tiny cache
+// while asserting the resident page counts after every apply, and count syncs on a counting space.
 import { describe, expect, it } from 'vitest';
 import { formatVolume, openVolume } from './meta-volume';
 import { MemorySpace } from './testing/memory-space';
@@ -50,22 +50,51 @@ describe('group commit', () => {
     await vol.close();
   });
 
-  it('data written before a transaction is synced before the log record naming it', async () => {
+  it('a small data write, its transaction and durable cost exactly one sync (format 2)', async () => {
     const space = new MemorySpace(SLICE, 1, 1);
     await formatVolume(space, { volumeId: 1n, maxBytes: SLICE });
     const vol = await openVolume(space, { cachePages: 256, checkpointIntervalMs: 0 });
-    const ext = await vol.allocate(2);
-    for (const e of ext) await vol.writeBlocks(e.block, Buffer.alloc(e.count * 4096, 7));
-    const s0 = space.syncs;
-    const w0 = space.writes;
-    await vol.durable(await vol.apply({ puts: [[Buffer.from('f'), Buffer.from('x')]], dels: [], allocated: ext }));
-    // One sync for the data, then the log write, then the log's own sync.
-    expect(space.syncs - s0).toBe(2);
-    expect(space.writes - w0).toBe(1);
-    const back = Buffer.alloc(ext[0]!.count * 4096);
-    await vol.readBlocks(ext[0]!.block, back);
-    expect(back.every((b) => b === 7)).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const ext = await vol.allocate(2);
+      for (const e of ext) await vol.writeBlocks(e.block, Buffer.alloc(e.count * 4096, 7));
+      const s0 = space.syncs;
+      const w0 = space.writes;
+      await vol.durable(await vol.apply({ puts: [[Buffer.from(`f${i}`), Buffer.from('x')]], dels: [], allocated: ext }));
+      // The log record carries the blocks' checksums: one write, one sync covers data and log.
+      expect(space.syncs - s0).toBe(1);
+      expect(space.writes - w0).toBe(1);
+      const back = Buffer.alloc(ext[0]!.count * 4096);
+      await vol.readBlocks(ext[0]!.block, back);
+      expect(back.every((b) => b === 7)).toBe(true);
+    }
+    expect(vol.checksumBatches).toBe(5);
+    // A metadata-only transaction after a data write that no transaction names: one sync too.
+    const [other] = await vol.allocate(1);
+    await vol.writeBlocks(other!.block, Buffer.alloc(4096, 1));
+    const s1 = space.syncs;
+    await vol.durable(await vol.apply({ puts: [[Buffer.from('m'), Buffer.from('y')]], dels: [] }));
+    expect(space.syncs - s1).toBe(1);
+    vol.unreserve([other!]);
     await expect(vol.writeBlocks(2, Buffer.alloc(4096))).rejects.toThrow('write to block 2, which is not allocated data');
     await vol.close();
+  });
+
+  it('data not tracked by checksum (bulk writes, or dataVerifyBytes 0) is synced before the log record naming it', async () => {
+    for (const mode of ['off', 'bulk'] as const) {
+      const space = new MemorySpace(SLICE, 1, 1);
+      await formatVolume(space, { volumeId: 1n, maxBytes: SLICE });
+      const vol = await openVolume(space, { cachePages: 256, checkpointIntervalMs: 0, dataVerifyBytes: mode === 'off' ? 0 : undefined });
+      const blocks = mode === 'off' ? 2 : 300; // 300 blocks: larger than one tracked write
+      const ext = await vol.allocate(blocks);
+      for (const e of ext) await vol.writeBlocks(e.block, Buffer.alloc(e.count * 4096, 7));
+      const s0 = space.syncs;
+      const w0 = space.writes;
+      await vol.durable(await vol.apply({ puts: [[Buffer.from('f'), Buffer.from('x')]], dels: [], allocated: ext }));
+      // One sync for the data, then the log write, then the log's own sync.
+      expect(space.syncs - s0, mode).toBe(2);
+      expect(space.writes - w0, mode).toBe(1);
+      expect(vol.checksumBatches, mode).toBe(0);
+      await vol.close();
+    }
   });
 });

@@ -1,10 +1,16 @@
 /**
- * On-disk layout constants of the metadata volume (format version 1). This module holds only
+ * On-disk layout constants of the metadata volume (format version 2). This module holds only
  * the layout; the prose is libs/fs/FORMAT-meta.md and the golden bytes are in format.test.ts.
  * All integers are little-endian. 64-bit fields hold block numbers, LSNs and sequence numbers.
  */
 
-export const FORMAT_VERSION = 1;
+/** Superblock version written. 2 adds log records of kind LOG_TX_DATA; a v1 superblock's log
+ * holds only LOG_TX and LOG_WRAP records, which version 2 still replays. */
+export const FORMAT_VERSION = 2;
+/** Oldest superblock version this code opens (see FORMAT-meta.md "Version policy"). */
+export const MIN_FORMAT_VERSION = 1;
+/** Allocator bitmap layout version (unchanged since format version 1). */
+export const BITMAP_VERSION = 1;
 export const BLOCK_BYTES = 4096;
 /** A sector: the unit a crash may tear at; log batches start on a sector boundary. */
 export const SECTOR_BYTES = 512;
@@ -97,7 +103,7 @@ export const LOG = {
   crc: 0, // u32 crc32c of bytes [4, LOG_HEADER_BYTES + payloadBytes)
   magic: 4, // u32
   payloadBytes: 8, // u32
-  kind: 12, // u8 LOG_TX | LOG_WRAP
+  kind: 12, // u8 LOG_TX | LOG_WRAP | LOG_TX_DATA
   flags: 13, // u8 LOG_FLAG_LAST: last record of a batch, the next batch starts on a sector
   reserved: 14, // u16 zero
   lsn: 16, // u64
@@ -107,6 +113,14 @@ export const LOG = {
 export const LOG_HEADER_BYTES = 40;
 export const LOG_TX = 1;
 export const LOG_WRAP = 2;
+/** Format 2: a transaction followed by the crc32c of file data blocks it maps that were not
+ * yet synced when its batch was written (recovery verifies them: FORMAT-meta.md). */
+export const LOG_TX_DATA = 3;
+/** Data checksums section (LOG_TX_DATA, after the transaction): u32 runs, then per run
+ * u64 first block, u32 block count, count × u32 crc32c of each 4096-byte block. */
+export const TX_DATA_HEADER_BYTES = 4;
+export const TX_DATA_RUN_HEADER_BYTES = 12;
+export const TX_DATA_CRC_BYTES = 4;
 export const LOG_FLAG_LAST = 1;
 /** Transaction payload: u32 puts, u32 dels, u32 allocated, u32 freed, then the items. */
 export const TX_HEADER_BYTES = 16;

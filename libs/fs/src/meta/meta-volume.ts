@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
 import type { Space } from '@ferry/pool';
 import { BlockAllocator, groupSlotBlock } from './block-allocator';
 import { BTree } from './btree';
@@ -7,8 +8,9 @@ import {
   DEFAULT_LOG_BYTES,
   GROUP_BLOCKS,
   LOG_FLAG_LAST,
+  LOG_HEADER_BYTES,
   LOG_START_BLOCK,
-  LOG_TX,
+  MAX_TX_BYTES,
   MIN_LOG_BYTES,
   PAGE_BLOCKS,
   PAGE_BYTES,
@@ -19,7 +21,7 @@ import {
 import { type Superblock, decodeSuperblock, encodeSuperblock } from './superblock';
 import type { Extent, Transaction, Volume, VolumeStats } from './volume';
 import { CorruptionError, VolumeFailedError, VolumeFullError } from './volume';
-import { type EncodedTx, TxTooLargeError, encodeTx, readLog, sealRecord, wrapRecord } from './wal';
+import { type DataRun, type EncodedTx, TxTooLargeError, dataSectionBytes, encodeTx, readLog, sealInto, wrapRecord } from './wal';
 
 /**
  * The metadata volume: COW B+tree + write-ahead log + A/B superblocks + bitmap allocator on
@@ -31,7 +33,13 @@ import { type EncodedTx, TxTooLargeError, encodeTx, readLog, sealRecord, wrapRec
  *   applied transaction after the checkpoint LSN that has been written so far.
  * - `durable(lsn)` resolves only after a sync that covers the log record of lsn (or a
  *   checkpoint that includes it). Data written by writeBlocks calls that completed before a log
- *   write is synced before that log write (data before the metadata that names it).
+ *   write is durable before recovery can replay a record naming it in `allocated`: either it was
+ *   synced before that log write, or the record carries its crc32c (LOG_TX_DATA) and recovery
+ *   replays the record only if the data verifies (one sync then covers data and log together).
+ * - A block whose checksum a replayable LOG_TX_DATA record carries (LSN above the older
+ *   superblock copy's checkpoint LSN) is never written again until checkpoints make that record
+ *   unreplayable, and such records reference at most `dataVerifyBytes` of data in all, so
+ *   recovery reads at most that much file data whatever the size of the volume.
  * - Log space from the older superblock copy's log position to the head is never overwritten;
  *   a batch that does not fit waits for checkpoints to move the tail.
  * - A checkpoint never overwrites a block the last flipped superblock reaches (pages are
@@ -75,6 +83,20 @@ export interface OpenOptions {
   bumpEpoch?: boolean;
   /** Checkpoint at least this often when anything changed (default 30 s; 0 = never by timer). */
   checkpointIntervalMs?: number;
+  /** Most file data that replayable records may carry checksums of, which is what recovery
+   * reads to verify them (default 64 MiB; 0 = always sync data before the log write). */
+  dataVerifyBytes?: number;
+}
+
+/** Largest single writeBlocks whose block checksums are remembered (larger ones are bulk
+ * flushes: their transactions take the sync-before-log path). */
+const TRACK_WRITE_MAX_BLOCKS = 256;
+
+/** A block written since the last data sync: its crc32c, and the data generation its write
+ * completed in (-1 while in flight). crc -1: unknown (overlapping writes), never trusted. */
+interface RecentWrite {
+  crc: number;
+  gen: number;
 }
 
 export class MetaVolume implements Volume {
@@ -97,7 +119,7 @@ export class MetaVolume implements Volume {
   private readonly logBase: number;
   private logHead = 0;
   private logUsed = 0;
-  private pending: Array<{ lsn: bigint; rec: Buffer }> = [];
+  private pending: Array<{ lsn: bigint; rec: Buffer; allocated: Extent[] }> = [];
   private pendingBytes = 0;
   private batchFirstLsn: bigint | undefined;
   private inflightStart: number | undefined;
@@ -105,6 +127,22 @@ export class MetaVolume implements Volume {
   private waiters: Array<{ lsn: bigint; resolve: () => void; reject: (e: Error) => void }> = [];
   private dataGen = 0;
   private syncedDataGen = 0;
+
+  // Data checksums in the log (format 2). recentData: blocks written since the last data sync,
+  // bounded by trackBlocks (insertion order; pruned after each sync). untrackedGen: the last
+  // write that was too large or found the map full; while it is unsynced, a batch naming data
+  // blocks takes the sync-before-log path. risk*: blocks named with a checksum by records that
+  // recovery may still verify (LSN > prevCheckpointLsn, the older superblock copy's).
+  private readonly recentData = new Map<number, RecentWrite>();
+  private untrackedGen = 0;
+  private readonly trackBlocks: number;
+  private readonly dataVerifyBytes: number;
+  private riskQueue: Array<{ lsn: bigint; bytes: number; blocks: number[] }> = [];
+  private readonly riskBlocks = new Map<number, bigint>();
+  private riskBytes = 0;
+  private prevCheckpointLsn: bigint;
+  /** Log batches written with data checksums instead of a data sync first (for tests). */
+  checksumBatches = 0;
 
   // Apply ordering and back-pressure.
   private applyWaiting = 0;
@@ -121,6 +159,10 @@ export class MetaVolume implements Volume {
   /** Bytes read from the log region during recovery (for tests and the open log line). */
   replayBytesRead = 0;
   replayedRecords = 0;
+  /** File data bytes read during recovery to verify LOG_TX_DATA records. */
+  replayDataBytesRead = 0;
+  /** The LOG_TX_DATA record whose data did not verify at recovery, ending the log (for tests). */
+  replayDataMismatchLsn: bigint | undefined;
 
   constructor(
     private readonly space: Space,
@@ -136,6 +178,9 @@ export class MetaVolume implements Volume {
     this.lastLsn = init.lastLsn;
     this.durableLsn = init.lastLsn;
     this.checkpointedLsn = init.sb.checkpointLsn;
+    this.prevCheckpointLsn = init.sb.checkpointLsn;
+    this.dataVerifyBytes = Math.max(0, opts.dataVerifyBytes ?? 64 * 1024 * 1024);
+    this.trackBlocks = Math.floor(this.dataVerifyBytes / BLOCK_BYTES);
     this.logBytes = init.sb.logBlocks * BLOCK_BYTES;
     this.logBase = init.sb.logStartBlock * BLOCK_BYTES;
     this.logHead = init.logHead;
@@ -261,7 +306,7 @@ export class MetaVolume implements Volume {
       // Half a transaction is in memory: nothing may be logged or checkpointed after it.
       throw this.fail('apply failed part-way', e);
     }
-    this.pending.push({ lsn, rec: enc.rec });
+    this.pending.push({ lsn, rec: enc.rec, allocated: enc.allocated });
     this.pendingBytes += enc.rec.length;
     this.kickFlush();
     if (this.tree.dirtyCount >= this.dirtySoft) this.backgroundCheckpoint();
@@ -278,6 +323,35 @@ export class MetaVolume implements Volume {
   }
 
   /** Replay one record at open (paths loaded here; allocator checked as corruption). */
+  /**
+   * Recovery of a LOG_TX_DATA record: does the file data it names hold what was written? Its
+   * batch was written without a data sync first, so a mismatch means that batch's sync never
+   * completed (neither data nor record were acknowledged), unless the data changed later,
+   * which cannot happen inside the replay window: in-place writes to such blocks wait for the
+   * checkpoints that take the record out of it, and a freed block is reused only after the
+   * flip of a checkpoint whose snapshot followed the free (FORMAT-meta.md "Durability order").
+   */
+  async verifyData(lsn: bigint, runs: DataRun[]): Promise<boolean> {
+    const limit = Math.floor(this.space.sizeBytes / BLOCK_BYTES);
+    let ok = true;
+    for (const r of runs) {
+      if (r.block + r.crcs.length > limit) throw new CorruptionError(`log record ${lsn}`, `data run ${r.block}+${r.crcs.length} beyond the space`);
+      for (let i = 0; i < r.crcs.length && ok; i += TRACK_WRITE_MAX_BLOCKS) {
+        const n = Math.min(TRACK_WRITE_MAX_BLOCKS, r.crcs.length - i);
+        const buf = Buffer.allocUnsafe(n * BLOCK_BYTES);
+        await this.space.read(buf, (r.block + i) * BLOCK_BYTES);
+        this.replayDataBytesRead += buf.length;
+        for (let j = 0; j < n; j++)
+          if (crc32c(buf.subarray(j * BLOCK_BYTES, (j + 1) * BLOCK_BYTES)) !== r.crcs[i + j]) {
+            ok = false;
+            break;
+          }
+      }
+      if (!ok) break;
+    }
+    return ok;
+  }
+
   async replay(lsn: bigint, enc: EncodedTx): Promise<void> {
     for (;;) {
       const m = this.firstMissing(enc);
@@ -327,6 +401,10 @@ export class MetaVolume implements Volume {
         const batch = this.pending.splice(0, take);
         this.pendingBytes -= bytes;
         this.batchFirstLsn = batch[0]!.lsn;
+        // Synchronous from here to the data plan: writes completed until now are either named
+        // with their checksums (and guarded against in-place rewrites) or synced first below.
+        const plan = this.planData(batch);
+        if (plan) bytes += plan.extraBytes;
         const len = align(bytes, SECTOR_BYTES);
         for (;;) {
           const waste = this.logHead + len > this.logBytes ? this.logBytes - this.logHead : 0;
@@ -342,12 +420,12 @@ export class MetaVolume implements Volume {
         let o = 0;
         for (let i = 0; i < batch.length; i++) {
           const r = batch[i]!;
-          sealRecord(r.rec, LOG_TX, i === batch.length - 1 ? LOG_FLAG_LAST : 0, r.lsn, this.sb.epoch, this.sb.logGen);
-          buf.set(r.rec, o);
-          o += r.rec.length;
+          o += sealInto(buf, o, r.rec, plan?.runs[i], i === batch.length - 1 ? LOG_FLAG_LAST : 0, r.lsn, this.sb.epoch, this.sb.logGen);
         }
         buf.fill(0, o);
-        if (this.dataGen !== this.syncedDataGen) await this.syncSpace();
+        // Without a plan, file data before the metadata that names it: the second sync.
+        if (!plan && this.dataGen !== this.syncedDataGen) await this.syncSpace();
+        else if (plan) this.checksumBatches++;
         if (wraps) await this.space.write(wrapRecord(batch[0]!.lsn, this.sb.epoch, this.sb.logGen), this.logBase + startPos);
         await this.space.write(buf, this.logBase + pos);
         await this.syncSpace();
@@ -367,10 +445,80 @@ export class MetaVolume implements Volume {
     if (this.pending.length > 0 && !this.failure) this.kickFlush();
   }
 
+  /**
+   * Checksums of the batch's unsynced data blocks, or undefined: sync the data before the log
+   * write (a block with unknown contents, untracked writes, or more than dataVerifyBytes of
+   * data in replayable records). With a plan, the blocks join the risk set at once, before
+   * any await, so no later writeBlocks can change them while a record naming them is replayable.
+   */
+  private planData(batch: Array<{ lsn: bigint; rec: Buffer; allocated: Extent[] }>): { runs: Array<DataRun[] | undefined>; extraBytes: number } | undefined {
+    const runs = new Array<DataRun[] | undefined>(batch.length);
+    const tracked = this.recentData.size > 0;
+    const untracked = this.untrackedGen > this.syncedDataGen;
+    let extraBytes = 0;
+    let dataBytes = 0;
+    const blocks: number[] = [];
+    const room = this.dataVerifyBytes - this.riskBytes;
+    for (let i = 0; i < batch.length; i++) {
+      const alloc = batch[i]!.allocated;
+      if (alloc.length === 0) continue;
+      if (untracked) return undefined;
+      if (!tracked) continue;
+      let list: DataRun[] | undefined;
+      let run: DataRun | undefined;
+      for (const e of alloc) {
+        for (let b = e.block; b < e.block + e.count; b++) {
+          const d = this.recentData.get(b);
+          // Absent: synced already (or never written: no different from the old path).
+          if (!d || (d.gen >= 0 && d.gen <= this.syncedDataGen)) continue;
+          if (d.gen < 0 || d.crc < 0) return undefined;
+          dataBytes += BLOCK_BYTES;
+          if (dataBytes > room) return undefined;
+          blocks.push(b);
+          if (run && run.block + run.crcs.length === b) run.crcs.push(d.crc);
+          else {
+            run = { block: b, crcs: [d.crc] };
+            (list ??= []).push(run);
+          }
+        }
+      }
+      if (list) {
+        const section = dataSectionBytes(list);
+        // A record stays within the reader's limit, and a batch well within the log.
+        if (batch[i]!.rec.length - LOG_HEADER_BYTES + section > MAX_TX_BYTES) return undefined;
+        runs[i] = list;
+        extraBytes += section;
+        if (extraBytes > this.logBytes / 16) return undefined;
+      }
+    }
+    if (blocks.length > 0) {
+      const lsn = batch[batch.length - 1]!.lsn;
+      this.riskQueue.push({ lsn, bytes: dataBytes, blocks });
+      for (const b of blocks) this.riskBlocks.set(b, lsn);
+      this.riskBytes += dataBytes;
+      // Two flips take a record out of both superblock copies' replay windows.
+      if (this.riskBytes >= this.dataVerifyBytes / 2) this.backgroundCheckpoint();
+    }
+    return { runs, extraBytes };
+  }
+
   private async syncSpace(): Promise<void> {
     const gen = this.dataGen;
     await this.space.sync();
     if (gen > this.syncedDataGen) this.syncedDataGen = gen;
+    if (this.recentData.size > 0)
+      for (const [b, d] of this.recentData) if (d.gen >= 0 && d.gen <= this.syncedDataGen) this.recentData.delete(b);
+  }
+
+  /** Records at or below the older superblock copy's checkpoint LSN are never replayed again. */
+  private pruneRisk(): void {
+    let i = 0;
+    while (i < this.riskQueue.length && this.riskQueue[i]!.lsn <= this.prevCheckpointLsn) {
+      const q = this.riskQueue[i++]!;
+      this.riskBytes -= q.bytes;
+      for (const b of q.blocks) if (this.riskBlocks.get(b) === q.lsn) this.riskBlocks.delete(b);
+    }
+    if (i > 0) this.riskQueue = this.riskQueue.slice(i);
   }
 
   private wake(): void {
@@ -412,6 +560,8 @@ export class MetaVolume implements Volume {
 
   unreserve(extents: Extent[]): void {
     this.alloc.unreserve(extents);
+    // A checksum remembered for a block given back must not describe it when it is reused.
+    if (this.recentData.size > 0) for (const e of extents) for (let b = e.block; b < e.block + e.count; b++) this.recentData.delete(b);
   }
 
   /** Take one more slice; false when the size limit or the pool has no room. */
@@ -453,8 +603,51 @@ export class MetaVolume implements Volume {
   async writeBlocks(block: number, data: Buffer): Promise<void> {
     this.checkWritable();
     this.checkBlocks(block, data.length, true);
-    await this.space.write(data, block * BLOCK_BYTES);
-    this.dataGen++;
+    const n = data.length / BLOCK_BYTES;
+    // Rewriting a block whose checksum a replayable record carries would make recovery take
+    // that (acknowledged) record for a torn one: checkpoints take it out of replay first.
+    // (The engine writes file data copy-on-write, so this is the rare path.)
+    while (this.riskBlocks.size > 0 && this.atRisk(block, n)) {
+      await this.checkpoint();
+      this.checkWritable();
+    }
+    const mine: RecentWrite[] = [];
+    if (n <= TRACK_WRITE_MAX_BLOCKS && this.recentData.size + n <= this.trackBlocks) {
+      for (let i = 0; i < n; i++) {
+        const prev = this.recentData.get(block + i);
+        const e: RecentWrite = { crc: prev && prev.gen < 0 ? -1 : crc32c(data.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)), gen: -1 };
+        if (prev) this.recentData.delete(block + i); // keep insertion order = write order
+        this.recentData.set(block + i, e);
+        mine.push(e);
+      }
+    } else if (this.recentData.size > 0) {
+      // Untracked: a checksum remembered for these blocks no longer describes them.
+      for (let i = 0; i < n; i++) {
+        const prev = this.recentData.get(block + i);
+        if (prev) {
+          prev.crc = -1;
+          prev.gen = -1;
+          mine.push(prev);
+        }
+      }
+    }
+    let done = false;
+    try {
+      await this.space.write(data, block * BLOCK_BYTES);
+      done = true;
+    } finally {
+      const gen = ++this.dataGen;
+      for (const e of mine) {
+        e.gen = gen;
+        if (!done) e.crc = -1; // what reached the device is unknown
+      }
+      if (mine.length < n) this.untrackedGen = gen;
+    }
+  }
+
+  private atRisk(block: number, n: number): boolean {
+    for (let b = block; b < block + n; b++) if (this.riskBlocks.has(b)) return true;
+    return false;
   }
 
   async readBlocks(block: number, buf: Buffer): Promise<void> {
@@ -543,6 +736,8 @@ export class MetaVolume implements Volume {
       // The log tail moves to the previous checkpoint's position, not this one's: the older
       // superblock copy stays replayable until the next flip overwrites it.
       const tail = this.sb.logPosBytes;
+      this.prevCheckpointLsn = this.sb.checkpointLsn;
+      this.pruneRisk();
       this.sb = sb;
       this.logUsed = this.logHead >= tail ? this.logHead - tail : this.logBytes - tail + this.logHead;
       if (lsn > this.checkpointedLsn) this.checkpointedLsn = lsn;
@@ -724,11 +919,17 @@ export async function openVolume(space: Space, opts: OpenOptions = {}): Promise<
     read: (buf: Buffer, pos: number) => space.read(buf, logBase + pos),
   };
   const end = await readLog(region, sb.logPosBytes, sb.logLsn, sb.epoch, sb.logGen, async (r) => {
-    if (r.lsn > sb.checkpointLsn) await vol.replay(r.lsn, r.tx);
+    if (r.lsn <= sb.checkpointLsn) return true; // in the tree already; its data may since be freed and reused
+    if (r.tx.data && !(await vol.verifyData(r.lsn, r.tx.data))) {
+      vol.replayDataMismatchLsn = r.lsn;
+      return false;
+    }
+    await vol.replay(r.lsn, r.tx);
+    return true;
   });
   vol.replayBytesRead = end.bytesRead;
   vol.setLogHead(end.posBytes);
-  opts.logger?.info({ replayed: vol.replayedRecords, bytesRead: end.bytesRead, seq: sb.seq.toString() }, 'metadata volume recovered');
+  opts.logger?.info({ replayed: vol.replayedRecords, bytesRead: end.bytesRead, dataBytesRead: vol.replayDataBytesRead, seq: sb.seq.toString() }, 'metadata volume recovered');
   if (!readOnly) await vol.startWriting(opts.bumpEpoch ?? false);
   return vol;
 }

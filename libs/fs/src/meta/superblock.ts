@@ -1,5 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
-import { BLOCK_BYTES, FORMAT_VERSION, SB, SB_BYTES, SB_MAGIC, readU64, writeU64 } from './layout';
+import { BLOCK_BYTES, FORMAT_VERSION, MIN_FORMAT_VERSION, SB, SB_BYTES, SB_MAGIC, readU64, writeU64 } from './layout';
 
 /**
  * The superblock: two copies at fixed blocks, written alternately (copy = seq % 2) at the end
@@ -58,7 +58,7 @@ export function decodeSuperblock(buf: Buffer): Superblock | string {
   if (buf.readUInt32LE(SB.magic) !== SB_MAGIC) return 'bad magic';
   if (buf.readUInt32LE(SB.crc) !== crc32c(buf.subarray(8, SB_BYTES))) return 'checksum mismatch';
   const version = buf.readUInt32LE(SB.version);
-  if (version !== FORMAT_VERSION) return `unsupported format version ${version}`;
+  if (version < MIN_FORMAT_VERSION || version > FORMAT_VERSION) return `unsupported format version ${version}`;
   if (buf.readUInt32LE(SB.blockBytes) !== BLOCK_BYTES) return 'unsupported block size';
   try {
     return {

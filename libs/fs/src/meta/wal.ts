@@ -7,11 +7,15 @@ import {
   LOG_HEADER_BYTES,
   LOG_MAGIC,
   LOG_TX,
+  LOG_TX_DATA,
   LOG_WRAP,
   MAX_KEY_BYTES,
   MAX_TX_BYTES,
   MAX_VALUE_BYTES,
   SECTOR_BYTES,
+  TX_DATA_CRC_BYTES,
+  TX_DATA_HEADER_BYTES,
+  TX_DATA_RUN_HEADER_BYTES,
   TX_DEL_HEADER_BYTES,
   TX_EXTENT_BYTES,
   TX_HEADER_BYTES,
@@ -28,7 +32,11 @@ import {
  * that covers it; every batch (one write, one sync) starts on a sector boundary and ends with
  * a record flagged LAST, so a torn batch never damages a sector holding acknowledged records.
  * A reader stops (end of log) at the first record that fails its checksum or magic, or whose
- * LSN, epoch or log generation is not the expected one: that is the torn or stale tail.
+ * LSN, epoch or log generation is not the expected one: that is the torn or stale tail. A
+ * LOG_TX_DATA record whose file data does not verify (the caller's verdict) also ends the log,
+ * unless a record of a later batch follows it: batches are written one after another, each
+ * only after the previous one's sync returned, so a later batch proves that sync completed
+ * and the mismatch is corruption, not a torn tail.
  */
 
 export class TxTooLargeError extends RangeError {
@@ -46,6 +54,21 @@ export interface EncodedTx {
   dels: Buffer[];
   allocated: Extent[];
   freed: Extent[];
+  /** LOG_TX_DATA only: crc32c of file data blocks the record maps (see DataRun). */
+  data?: DataRun[];
+}
+
+/** Consecutive file data blocks from `block`, with the crc32c of each 4096-byte block. */
+export interface DataRun {
+  block: number;
+  crcs: number[];
+}
+
+/** Bytes of a LOG_TX_DATA checksums section. */
+export function dataSectionBytes(runs: DataRun[]): number {
+  let n = TX_DATA_HEADER_BYTES;
+  for (const r of runs) n += TX_DATA_RUN_HEADER_BYTES + r.crcs.length * TX_DATA_CRC_BYTES;
+  return n;
 }
 
 function checkExtents(list: Extent[] | undefined, what: string): Extent[] {
@@ -122,6 +145,31 @@ export function sealRecord(rec: Buffer, kind: number, flags: number, lsn: bigint
   rec.writeUInt32LE(crc32c(rec.subarray(4)), LOG.crc);
 }
 
+/**
+ * Copy a record encoded by encodeTx into `dst` at `o`, with `runs` (if any) appended as the
+ * data checksums section, and seal it there: kind LOG_TX_DATA with runs, LOG_TX without.
+ * Returns the record's length. `rec` itself is not changed (the tree keeps views of it).
+ */
+export function sealInto(dst: Buffer, o: number, rec: Buffer, runs: DataRun[] | undefined, flags: number, lsn: bigint, epoch: bigint, logGen: bigint): number {
+  rec.copy(dst, o);
+  let end = o + rec.length;
+  if (runs) {
+    dst.writeUInt32LE(runs.length, end);
+    end += TX_DATA_HEADER_BYTES;
+    for (const r of runs) {
+      writeU64(dst, end, r.block);
+      dst.writeUInt32LE(r.crcs.length, end + 8);
+      end += TX_DATA_RUN_HEADER_BYTES;
+      for (const c of r.crcs) {
+        dst.writeUInt32LE(c, end);
+        end += TX_DATA_CRC_BYTES;
+      }
+    }
+  }
+  sealRecord(dst.subarray(o, end), runs ? LOG_TX_DATA : LOG_TX, flags, lsn, epoch, logGen);
+  return end - o;
+}
+
 /** A wrap marker: the batch that follows starts at the beginning of the region. */
 export function wrapRecord(lsn: bigint, epoch: bigint, logGen: bigint): Buffer {
   const rec = Buffer.alloc(SECTOR_BYTES);
@@ -131,7 +179,7 @@ export function wrapRecord(lsn: bigint, epoch: bigint, logGen: bigint): Buffer {
 }
 
 /** Decode a checksummed payload; a structure that does not add up is corruption. */
-export function decodeTx(payload: Buffer, lsn: bigint): EncodedTx {
+export function decodeTx(payload: Buffer, lsn: bigint, kind: number = LOG_TX): EncodedTx {
   const bad = (why: string): never => {
     throw new CorruptionError(`log record ${lsn}`, why);
   };
@@ -175,8 +223,24 @@ export function decodeTx(payload: Buffer, lsn: bigint): EncodedTx {
   for (let i = 0; i < na; i++) allocated.push(ext());
   const freed: Extent[] = [];
   for (let i = 0; i < nf; i++) freed.push(ext());
+  let data: DataRun[] | undefined;
+  if (kind === LOG_TX_DATA) {
+    data = [];
+    const nr = payload.readUInt32LE(need(TX_DATA_HEADER_BYTES));
+    if (nr * TX_DATA_RUN_HEADER_BYTES > payload.length - o) bad('data runs exceed payload');
+    for (let i = 0; i < nr; i++) {
+      const at = need(TX_DATA_RUN_HEADER_BYTES);
+      const block = readU64(payload, at);
+      const count = payload.readUInt32LE(at + 8);
+      if (count === 0) bad('empty data run');
+      if (count * TX_DATA_CRC_BYTES > payload.length - o) bad('data run overrun');
+      const crcs = new Array<number>(count);
+      for (let j = 0; j < count; j++) crcs[j] = payload.readUInt32LE(need(TX_DATA_CRC_BYTES));
+      data.push({ block, crcs });
+    }
+  }
   if (o !== payload.length) bad('trailing bytes');
-  return { rec: payload, puts, dels, allocated, freed };
+  return data ? { rec: payload, puts, dels, allocated, freed, data } : { rec: payload, puts, dels, allocated, freed };
 }
 
 export interface LogRegion {
@@ -193,6 +257,11 @@ export interface ReplayedRecord {
  * Read the log from `posBytes` expecting `lsn`, calling `onRecord` for each valid record in
  * order. Returns where the next batch goes (sector aligned) and the next LSN. Reads go
  * through a window, so the bytes read are the tail plus at most one window.
+ *
+ * `onRecord` returns false when the record's file data does not verify: the record was never
+ * acknowledged (its batch's sync did not complete), so it and everything after it are the
+ * torn tail. The reader then only scans on: a valid record of a later batch would prove that
+ * sync completed, and is `CorruptionError('log record <lsn>', …)` instead.
  */
 export async function readLog(
   region: LogRegion,
@@ -200,7 +269,7 @@ export async function readLog(
   firstLsn: bigint,
   epoch: bigint,
   logGen: bigint,
-  onRecord: (r: ReplayedRecord) => void | Promise<void>,
+  onRecord: (r: ReplayedRecord) => void | boolean | Promise<void | boolean>,
 ): Promise<{ posBytes: number; nextLsn: bigint; bytesRead: number }> {
   const size = region.sizeBytes;
   const windowBytes = Math.min(256 * 1024, size);
@@ -222,6 +291,11 @@ export async function readLog(
   let lsn = firstLsn;
   let consumed = 0;
   let endPos = pos;
+  // Set once a record's data failed: from then on records are only scanned, never replayed.
+  let failed: { lsn: bigint; endPos: number; batchEnded: boolean } | undefined;
+  const laterBatch = (): never => {
+    throw new CorruptionError(`log record ${failed!.lsn}`, 'file data does not match the record, yet a later batch was written after its sync');
+  };
   for (;;) {
     if (pos + LOG_HEADER_BYTES > size) pos = 0;
     if (consumed > size) break; // cannot happen with valid LSNs; a guard against a loop
@@ -235,25 +309,35 @@ export async function readLog(
     if (hdr.readBigUInt64LE(LOG.epoch) !== epoch || hdr.readBigUInt64LE(LOG.logGen) !== logGen) break;
     if (kind === LOG_WRAP) {
       if (payloadBytes !== 0 || hdr.readUInt32LE(LOG.crc) !== crc32c(hdr.subarray(4))) break;
+      // A wrap marker is written with the batch after it, so it follows a completed sync.
+      if (failed) laterBatch();
       consumed += size - pos;
       pos = 0;
       endPos = 0;
       continue;
     }
-    if (kind !== LOG_TX || payloadBytes > MAX_TX_BYTES || pos + LOG_HEADER_BYTES + payloadBytes > size) break;
+    if ((kind !== LOG_TX && kind !== LOG_TX_DATA) || payloadBytes > MAX_TX_BYTES || pos + LOG_HEADER_BYTES + payloadBytes > size) break;
     const whole = await view(pos, LOG_HEADER_BYTES + payloadBytes);
     if (!whole) break;
     if (whole.readUInt32LE(LOG.crc) !== crc32c(whole.subarray(4))) break;
-    // Copy: the window buffer is reused, and the tree keeps views of the payload.
-    const payload = Buffer.from(whole.subarray(LOG_HEADER_BYTES));
-    await onRecord({ lsn, tx: decodeTx(payload, lsn) });
-    lsn++;
     const len = LOG_HEADER_BYTES + payloadBytes;
+    if (failed) {
+      if (failed.batchEnded) laterBatch();
+    } else {
+      // Copy: the window buffer is reused, and the tree keeps views of the payload.
+      const payload = Buffer.from(whole.subarray(LOG_HEADER_BYTES));
+      if ((await onRecord({ lsn, tx: decodeTx(payload, lsn, kind) })) === false) failed = { lsn, endPos, batchEnded: false };
+    }
+    lsn++;
     consumed += len;
     pos += len;
-    if (flags & LOG_FLAG_LAST) pos = align(pos, SECTOR_BYTES);
-    endPos = pos;
+    if (flags & LOG_FLAG_LAST) {
+      pos = align(pos, SECTOR_BYTES);
+      if (failed) failed.batchEnded = true;
+    }
+    if (!failed) endPos = pos;
   }
+  if (failed) lsn = failed.lsn;
   endPos = align(endPos, SECTOR_BYTES);
   if (endPos >= size) endPos = 0;
   return { posBytes: endPos, nextLsn: lsn, bytesRead };

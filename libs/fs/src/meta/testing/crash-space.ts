@@ -119,6 +119,22 @@ export class CrashSpace implements Space {
     return m;
   }
 
+  /**
+   * The space after a power cut now, each queued write's fate chosen by `fate` from its
+   * position and length: 'keep', 'drop', or the number of bytes kept (whole sectors: a tear).
+   */
+  crashWith(fate: (pos: number, bytes: number) => 'keep' | 'drop' | number): MemorySpace {
+    const img = new MemorySpace(this.sliceDataBytes, 0, this.maxSlices);
+    for (const s of this.durable) img.slices.push(Buffer.from(s));
+    for (const w of this.queued) {
+      const f = fate(w.pos, w.data.length);
+      if (f === 'drop') continue;
+      const keep = f === 'keep' ? w.data.length : Math.min(w.data.length, Math.floor(f / 512) * 512);
+      if (keep > 0) writeInto(img, w.pos, w.data.subarray(0, keep));
+    }
+    return img;
+  }
+
   /** The space after a power cut now: durable bytes plus a random fate for each queued write. */
   crash(random: () => number): MemorySpace {
     const img = new MemorySpace(this.sliceDataBytes, 0, this.maxSlices);
