@@ -5,8 +5,8 @@
  *   4096) worth of entries counted with the RFC 1813 §3.3.16/§3.3.17 XDR sizes the NFS layer
  *   uses: entries/s and pages/s over the whole listing;
  * - the time of one page at the start, the middle and the end of the directory (median of
- *   --page-samples repetitions each): with stable cookies resolved by key, it must not grow with
- *   position.
+ *   --page-samples repetitions each), and at 10 % and 90 %: with stable cookies resolved by key,
+ *   it must not grow with position.
  *
  * Usage: node dist/bench/engine/big-directory.js [--entries 100000] [--lookups 200000]
  *        [--in-flight 16] [--page-bytes 4096] [--page-samples 200] [--dir DIR]
@@ -157,10 +157,11 @@ async function main(): Promise<void> {
   if (plain.entries !== expected || plus.entries !== expected)
     throw new Error(`listing saw ${plain.entries} / ${plus.entries} entries, expected ${expected}`);
 
-  const positions = async (l: ListingFigures, withAttrs: boolean): Promise<{ firstUs: number; middleUs: number; lastUs: number }> => {
-    const at = [0, Math.floor(l.pages / 2), Math.max(0, l.pages - 2)].map((i) => l.pageStartCookies[i] ?? 0n);
-    const [firstUs = 0, middleUs = 0, lastUs = 0] = await pageTimesUs(fs, dir, at, withAttrs, pageBytes, samples);
-    return { firstUs, middleUs, lastUs };
+  // The first page, full pages at 10 %, 50 % and 90 % of the directory, and the last full page.
+  const positions = async (l: ListingFigures, withAttrs: boolean): Promise<{ firstUs: number; at10Us: number; middleUs: number; at90Us: number; lastUs: number }> => {
+    const at = [0, Math.floor(l.pages / 10), Math.floor(l.pages / 2), Math.floor((l.pages * 9) / 10), Math.max(0, l.pages - 2)].map((i) => l.pageStartCookies[i] ?? 0n);
+    const [firstUs = 0, at10Us = 0, middleUs = 0, at90Us = 0, lastUs = 0] = await pageTimesUs(fs, dir, at, withAttrs, pageBytes, samples);
+    return { firstUs, at10Us, middleUs, at90Us, lastUs };
   };
   const plainPos = await positions(plain, false);
   const plusPos = await positions(plus, true);
@@ -169,15 +170,16 @@ async function main(): Promise<void> {
 
   const lookupRate = (lookups * 1000) / lookupMs;
   const missRate = (Math.floor(lookups / 4) * 1000) / missMs;
-  const us = (x: number): string => `${x.toFixed(0)} µs`;
+  const posRow = (p: { firstUs: number; at10Us: number; middleUs: number; at90Us: number; lastUs: number }): string =>
+    `${[p.firstUs, p.at10Us, p.middleUs, p.at90Us, p.lastUs].join(' / ')} µs`;
   printTable(`big-directory (${entries} entries, pages of ${pageBytes} XDR bytes)`, [
     ['build (create, 64 in flight)', `${fmtMs(built.createMs)} (${fmtRate((entries * 1000) / built.createMs)} files/s)`],
     [`LOOKUP hit (${inFlight} in flight)`, `${fmtRate(lookupRate)} ops/s (${lookups} lookups)`],
     ['LOOKUP miss (NOENT)', `${fmtRate(missRate)} ops/s (${missing} misses)`],
     ['READDIR full listing', `${fmtMs(plain.ms)}, ${fmtRate((plain.entries * 1000) / plain.ms)} entries/s, ${plain.pages} pages of ~${Math.round(plain.entries / plain.pages)}`],
-    ['READDIR page first / middle / last', `${us(plainPos.firstUs)} / ${us(plainPos.middleUs)} / ${us(plainPos.lastUs)} (median of ${samples})`],
+    ['READDIR page first/10%/50%/90%/last', `${posRow(plainPos)} (median of ${samples})`],
     ['READDIRPLUS full listing', `${fmtMs(plus.ms)}, ${fmtRate((plus.entries * 1000) / plus.ms)} entries/s, ${plus.pages} pages of ~${Math.round(plus.entries / plus.pages)}`],
-    ['READDIRPLUS page first / middle / last', `${us(plusPos.firstUs)} / ${us(plusPos.middleUs)} / ${us(plusPos.lastUs)} (median of ${samples})`],
+    ['READDIRPLUS page first/10%/50%/90%/last', `${posRow(plusPos)} (median of ${samples})`],
     ['middle/first ratio (plain, plus)', `${(plainPos.middleUs / plainPos.firstUs).toFixed(2)}, ${(plusPos.middleUs / plusPos.firstUs).toFixed(2)}`],
     ['peak RSS', fmtBytes(mem.peakRssBytes)],
   ]);

@@ -4,7 +4,12 @@
  * as a percentage of the profiled wall time. Idle and GC are shown as their own rows, so "where
  * the time goes" separates waiting for the disk from computing.
  *
+ * `--window FN` restricts the summary to the span from the first to the last sample whose stack
+ * holds a function named FN (e.g. `openVolume`), idle samples within it included: the
+ * breakdown of one phase (recovery) inside a longer run.
+ *
  * Usage: node dist/bench/engine/profile-summary.js PROFILE.cpuprofile [...] [--top 25]
+ *        [--window FN]
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -20,7 +25,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
-function summarise(path: string, top: number): void {
+function summarise(path: string, top: number, window: string | undefined): void {
   const p = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -39,8 +44,19 @@ function summarise(path: string, top: number): void {
   const selfByFn = new Map<string, number>();
   const selfByFile = new Map<string, number>();
   const totalByFn = new Map<string, number>();
+  const inStack = (sample: number, fn: string): boolean => {
+    for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) if (byId.get(id)?.callFrame.functionName === fn) return true;
+    return false;
+  };
+  let first = 0;
+  let last = p.samples.length - 1;
+  if (window !== undefined) {
+    first = p.samples.findIndex((s) => inStack(s, window));
+    if (first < 0) throw new Error(`no sample has ${window} on its stack`);
+    while (last > first && !inStack(p.samples[last] ?? -1, window)) last--;
+  }
   let totalUs = 0;
-  for (let i = 0; i < p.samples.length; i++) {
+  for (let i = first; i <= last; i++) {
     const dt = p.timeDeltas[i] ?? 0;
     totalUs += dt;
     const leaf = byId.get(p.samples[i] ?? -1);
@@ -63,7 +79,8 @@ function summarise(path: string, top: number): void {
     const rows = [...m.entries()].filter(([k]) => !(skipRoot && k.startsWith('(root)'))).sort((a, b) => b[1] - a[1]).slice(0, top);
     for (const [k, us] of rows) process.stdout.write(`  ${pct(us)}  ${k}\n`);
   };
-  process.stdout.write(`== ${path}: ${(totalUs / 1e6).toFixed(1)} s profiled, ${p.samples.length} samples\n`);
+  const span = window === undefined ? '' : ` (window: ${window})`;
+  process.stdout.write(`== ${path}${span}: ${(totalUs / 1e6).toFixed(2)} s profiled, ${last - first + 1} samples\n`);
   show('self time by file', selfByFile, false);
   show('self time by function', selfByFn, false);
   show('inclusive time by function', totalByFn, true);
@@ -72,13 +89,15 @@ function summarise(path: string, top: number): void {
 function main(): void {
   const args = process.argv.slice(2);
   let top = 25;
+  let window: string | undefined;
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--top') top = Number(args[++i]);
+    else if (args[i] === '--window') window = args[++i];
     else files.push(args[i] ?? '');
   }
   if (files.length === 0) throw new Error('usage: profile-summary PROFILE.cpuprofile [...] [--top N]');
-  for (const f of files) summarise(f, top);
+  for (const f of files) summarise(f, top, window);
 }
 
 main();
