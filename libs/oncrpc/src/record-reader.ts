@@ -9,9 +9,11 @@
  *   of its fragment is stored, so a peer controls at most maxRecordBytes of memory here plus
  *   the chunks it has sent that `next()` has not yet been asked to parse.
  * - A single-fragment record that sits inside one chunk is returned as a view of that chunk
- *   (no copy); anything split across chunks is copied into buffers that start at 64 KiB and
- *   double up to the announced size, so memory follows the bytes received, not the bytes
- *   promised.
+ *   (no copy). A fragment split across chunks gets one buffer of its announced length when its
+ *   first body bytes arrive (the length is already checked against maxRecordBytes), and each
+ *   byte is copied into it once: growing by doubling copied a 1 MiB WRITE about twice over.
+ *   A peer that sends only a mark holds nothing; one that trickles holds up to maxRecordBytes,
+ *   which is the bound stated above.
  * - After RecordTooLargeError the reader is poisoned: the stream position is lost, so the only
  *   safe thing left is to close the connection.
  */
@@ -148,24 +150,19 @@ export class RecordReader {
         this.consume(length);
         return view;
       }
-      // Start small and double: a peer that announces a large fragment and then trickles
-      // (or stops) holds memory in proportion to what it sent, not to what it announced.
-      this.fragment = Buffer.allocUnsafe(Math.min(length, INITIAL_FRAGMENT_BYTES));
+      // One allocation of the announced length (at most maxRecordBytes, checked in
+      // startFragment): every byte is then copied exactly once.
+      this.fragment = Buffer.allocUnsafe(length);
     }
+    const target = this.fragment;
     while (this.fragmentFill < length) {
       const chunk = this.headChunk();
       if (chunk === undefined) return undefined;
       const n = Math.min(length - this.fragmentFill, chunk.length - this.headOffset);
-      if (this.fragmentFill + n > this.fragment.length) {
-        const grown = Buffer.allocUnsafe(Math.min(length, Math.max(this.fragmentFill + n, this.fragment.length * 2)));
-        this.fragment.copy(grown, 0, 0, this.fragmentFill);
-        this.fragment = grown;
-      }
-      chunk.copy(this.fragment, this.fragmentFill, this.headOffset, this.headOffset + n);
+      chunk.copy(target, this.fragmentFill, this.headOffset, this.headOffset + n);
       this.fragmentFill += n;
       this.consume(n);
     }
-    const target = this.fragment;
     this.fragment = undefined;
     this.fragmentFill = 0;
     return target;
@@ -206,5 +203,3 @@ export class RecordReader {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** First allocation for a fragment split across chunks (Node delivers up to 64 KiB a chunk). */
-const INITIAL_FRAGMENT_BYTES = 64 * 1024;
