@@ -12,12 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 OUT="${OUT:-/tmp/ferry-bench-engine-dist}"
-FILES="${FILES:-200000}"          # create-files (spread over directories of 10,000)
-SINGLE_FILES="${SINGLE_FILES:-100000}" # create-files, one directory
+FILES="${FILES:-500000}"          # create-files (spread over directories of 10,000)
+SINGLE_FILES="${SINGLE_FILES:-200000}" # create-files, one directory
 ENTRIES="${ENTRIES:-100000}"      # big-directory
-RECOVERY_N="${RECOVERY_N:-10000 200000}"  # recovery runs, one per N
+RECOVERY_N="${RECOVERY_N:-10000 500000}"  # recovery runs, one per N
 MIB="${MIB:-1024}"                # seq-throughput
-MAX_SECONDS="${MAX_SECONDS:-150}" # budget of each create phase
+MAX_SECONDS="${MAX_SECONDS:-180}" # budget of each create phase
 
 TSC="$ROOT/node_modules/.bin/tsc"
 ALIAS="$ROOT/node_modules/.bin/tsc-alias"
