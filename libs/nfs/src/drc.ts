@@ -22,6 +22,7 @@
  * it completes so a caller can write it with the operation it answers, and `restore` loads
  * records on the new owner, so a retransmit after failover still gets the original reply.
  */
+import { RpcReplyWriter } from '@ferry/oncrpc';
 import type { XdrWriter } from '@ferry/xdr';
 
 export interface DrcKey {
@@ -140,7 +141,8 @@ export class DuplicateRequestCache {
       throw err;
     }
     this.inProgress--;
-    const bytes = Buffer.from(reply.buf.subarray(start, reply.length));
+    // A spliced buffer (READ data) is not in `buf`: take the body with it, as one copy.
+    const bytes = Buffer.from(reply instanceof RpcReplyWriter ? reply.flat(start) : reply.buf.subarray(start, reply.length));
     entry.reply = bytes;
     entry.pending = undefined;
     entry.completedAtMs = this.clock();

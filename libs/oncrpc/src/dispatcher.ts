@@ -6,7 +6,7 @@
  * GARBAGE_ARGS / SYSTEM_ERR / AUTH_ERROR from what a handler throws. A handler's partial
  * output is discarded before an error reply is written, so a reply never mixes the two.
  */
-import { XdrError, XdrReader, XdrWriter } from '@ferry/xdr';
+import { XdrError, XdrReader } from '@ferry/xdr';
 import { AcceptStat, ACCEPT_STAT_OFFSET } from './constants';
 import {
   decodeCall,
@@ -25,10 +25,15 @@ import {
   type RpcObserver,
   type RpcProgram,
 } from './program';
-import { beginRecord, endRecord } from './record-writer';
+import { beginRecord, endRecordPieces } from './record-writer';
+import { RpcReplyWriter } from './reply-writer';
 
-/** The outcome of one message: reply bytes, a message to drop as garbage, or deliberate silence. */
-export type DispatchResult = Buffer | 'garbage' | 'silent';
+/**
+ * The outcome of one message: reply bytes, a message to drop as garbage, or deliberate silence.
+ * A framed reply whose handler spliced a buffer (a READ's data) comes as pieces to write in
+ * order; an unframed one is always a single buffer.
+ */
+export type DispatchResult = Buffer | Buffer[] | 'garbage' | 'silent';
 
 export interface Clock {
   /** Monotonic nanoseconds, used only to time calls for the observer. */
@@ -91,20 +96,19 @@ export class RpcDispatcher {
       if (err instanceof XdrError) return 'garbage';
       throw err;
     }
-    const w = new XdrWriter(INITIAL_REPLY_BYTES);
+    const w = new RpcReplyWriter(INITIAL_REPLY_BYTES);
     const markAt = framed ? beginRecord(w) : 0;
     const start = w.length;
-    const finish = (): Buffer => (framed ? endRecord(w, markAt) : w.bytes());
 
     switch (decoded.kind) {
       case 'notCall':
         return 'garbage';
       case 'rpcMismatch':
         encodeRpcMismatch(w, decoded.xid);
-        return finish();
+        return finish(w, framed, markAt);
       case 'authError':
         encodeAuthError(w, decoded.xid, decoded.stat);
-        return finish();
+        return finish(w, framed, markAt);
       case 'call':
         break;
     }
@@ -112,17 +116,17 @@ export class RpcDispatcher {
     const entry = this.programs.get(prog);
     if (entry === undefined) {
       encodeAcceptedReply(w, xid, AcceptStat.PROG_UNAVAIL);
-      return finish();
+      return finish(w, framed, markAt);
     }
     const procedures = entry.versions.get(vers);
     if (procedures === undefined) {
       encodeProgMismatch(w, xid, entry.low, entry.high);
-      return finish();
+      return finish(w, framed, markAt);
     }
     const handler = procedures[proc];
     if (handler === undefined) {
       encodeAcceptedReply(w, xid, AcceptStat.PROC_UNAVAIL);
-      return finish();
+      return finish(w, framed, markAt);
     }
 
     const call: RpcCall = { xid, prog, vers, proc, cred: decoded.cred, args, client, connectionId };
@@ -139,11 +143,11 @@ export class RpcDispatcher {
         return 'silent';
       }
       // Discard whatever the handler wrote: the reply is only the error.
-      w.length = start + ACCEPT_STAT_OFFSET;
+      w.truncate(start + ACCEPT_STAT_OFFSET);
       if (err instanceof XdrError || err instanceof GarbageArgsError) {
         w.uint(AcceptStat.GARBAGE_ARGS);
       } else if (err instanceof AuthRejectError) {
-        w.length = start;
+        w.truncate(start);
         encodeAuthError(w, xid, err.stat);
       } else {
         w.uint(AcceptStat.SYSTEM_ERR);
@@ -151,7 +155,7 @@ export class RpcDispatcher {
       }
     }
     this.callDone(call, entry.program, startNs, ok);
-    return finish();
+    return finish(w, framed, markAt);
   }
 
   private callDone(call: RpcCall, program: RpcProgram, startNs: bigint, ok: boolean): void {
@@ -173,4 +177,10 @@ export class RpcDispatcher {
       this.logger.error({ err: e }, 'rpc observer onError threw');
     }
   }
+}
+
+function finish(w: RpcReplyWriter, framed: boolean, markAt: number): Buffer | Buffer[] {
+  if (!framed) return w.flat(0);
+  const pieces = endRecordPieces(w, markAt);
+  return pieces.length === 1 ? pieces[0]! : pieces;
 }

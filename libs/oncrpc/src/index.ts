@@ -18,7 +18,8 @@ export {
   type VersionRange,
 } from './message';
 export { RecordReader, RecordTooLargeError } from './record-reader';
-export { beginRecord, endRecord, frameRecord } from './record-writer';
+export { beginRecord, endRecord, endRecordPieces, frameRecord } from './record-writer';
+export { RpcReplyWriter, SPLICE_MIN_BYTES, writeOpaqueSpliced } from './reply-writer';
 export { RpcDispatcher, NOOP_LOGGER, HRTIME_CLOCK, type Clock, type DispatchResult, type RpcLogger } from './dispatcher';
 export { RpcServer, clientAddressOf, type ConnectionStats, type RpcServerOptions } from './server';
 export {

@@ -7,6 +7,7 @@
  */
 import type { XdrWriter } from '@ferry/xdr';
 import { FRAGMENT_LENGTH_MASK, LAST_FRAGMENT_BIT, RECORD_MARK_BYTES } from './constants';
+import type { RpcReplyWriter } from './reply-writer';
 
 /** Reserve room for the record mark; returns its offset for `endRecord`. */
 export function beginRecord(w: XdrWriter): number {
@@ -21,6 +22,17 @@ export function endRecord(w: XdrWriter, markAt: number): Buffer {
   if (length > FRAGMENT_LENGTH_MASK) throw new RangeError(`record of ${length} bytes cannot be framed`);
   w.patchUint(markAt, (LAST_FRAGMENT_BIT | length) >>> 0);
   return w.buf.subarray(markAt, w.length);
+}
+
+/**
+ * Write the last-fragment mark at `markAt`, counting spliced buffers, and return the framed
+ * record as pieces to write in order (views and the spliced buffers themselves, no copy).
+ */
+export function endRecordPieces(w: RpcReplyWriter, markAt: number): Buffer[] {
+  const length = w.length - markAt - RECORD_MARK_BYTES + w.splicedBytes;
+  if (length > FRAGMENT_LENGTH_MASK) throw new RangeError(`record of ${length} bytes cannot be framed`);
+  w.patchUint(markAt, (LAST_FRAGMENT_BIT | length) >>> 0);
+  return w.pieces(markAt);
 }
 
 /** Frame an already-encoded message (copies; for tests and tools, not the hot path). */

@@ -286,9 +286,11 @@ export class RpcServer {
     this.pump(conn);
   }
 
-  private send(conn: TcpConnection, reply: Buffer): void {
+  private send(conn: TcpConnection, reply: Buffer | Buffer[]): void {
     if (conn.socket.destroyed || !conn.socket.writable) return;
-    const bytes = reply.length;
+    let bytes = 0;
+    if (Array.isArray(reply)) for (const piece of reply) bytes += piece.length;
+    else bytes = reply.length;
     conn.queuedReplyBytes += bytes;
     // Replies finished in the same turn of the event loop leave in one writev: with
     // TCP_NODELAY each separate write would otherwise cost a syscall and a segment.
@@ -302,10 +304,20 @@ export class RpcServer {
     }
     // The write callback fires when the kernel has taken the bytes: only then are they no
     // longer ours to account for (a peer that does not read keeps them here).
-    conn.socket.write(reply, () => {
+    const written = (): void => {
       conn.queuedReplyBytes -= bytes;
       if (conn.paused || this.closing) this.pump(conn);
-    });
+    };
+    if (!Array.isArray(reply)) {
+      conn.socket.write(reply, written);
+      return;
+    }
+    // A spliced reply (header, READ data, tail) goes out as its pieces, which the cork above
+    // turns into one writev: the data is never copied into the reply. Stream writes complete
+    // in order, so the last piece's callback means the whole reply has been taken.
+    const last = reply.length - 1;
+    for (let i = 0; i < last; i++) conn.socket.write(reply[i]!);
+    conn.socket.write(reply[last]!, written);
   }
 
   private setPaused(conn: TcpConnection, paused: boolean): void {
@@ -340,7 +352,8 @@ export class RpcServer {
       this.checkUdpIdle();
       return;
     }
-    let reply = result;
+    // Unframed replies come as one buffer; a list is flattened rather than trusted to fit.
+    let reply = Array.isArray(result) ? Buffer.concat(result) : result;
     if (reply.length > MAX_UDP_PAYLOAD_BYTES) {
       // A result that cannot fit one datagram is our failure to answer, not the client's.
       this.logger.error({ bytes: reply.length, client: rinfo.address }, 'rpc udp reply too large: SYSTEM_ERR');

@@ -3,6 +3,7 @@
  * anything; read permission follows knfsd (owner override, execute implies read).
  */
 import { FileType } from '@ferry/fs';
+import { writeOpaqueSpliced } from '@ferry/oncrpc';
 import { mayReadData } from '../../permission';
 import type { Nfs3Procedure } from '../procedure';
 import { fail, fattr3, NfsError, ok, readRes, type Res, writeRes } from '../result';
@@ -43,7 +44,8 @@ export const READ: Nfs3Procedure<READ3args, READ3res> = {
         writePostOpAttr(x, v.file_attributes);
         x.uint(v.count);
         x.bool(v.eof);
-        x.opaque(v.data);
+        // The data goes to the socket as its own piece, not copied into the reply.
+        writeOpaqueSpliced(x, v.data);
       },
       (x, v) => writePostOpAttr(x, v.file_attributes),
     ),

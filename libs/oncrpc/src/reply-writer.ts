@@ -1,0 +1,85 @@
+/**
+ * The writer a reply is built in: an XdrWriter that can also splice a caller's buffer into the
+ * encoding without copying it (a 1 MiB READ result goes to the socket as its own writev piece).
+ *
+ * Invariants: the encoding is `buf[0..length)` with each spliced buffer inserted before the
+ * byte at its `at` offset, in the order they were spliced (offsets never decrease); the XDR
+ * padding of a spliced opaque lives in `buf`, so every piece but the spliced data is ours. A
+ * spliced buffer must not change until the reply is sent, which holds for engine read results
+ * (each READ gets its own). `truncate` drops spliced buffers past the new end with the bytes.
+ */
+import { XdrWriter } from '@ferry/xdr';
+
+/** Below this a copy is cheaper than one more writev piece. */
+export const SPLICE_MIN_BYTES = 16 * 1024;
+
+interface Splice {
+  at: number;
+  data: Buffer;
+}
+
+export class RpcReplyWriter extends XdrWriter {
+  private readonly splices: Splice[] = [];
+  /** Total length of the spliced buffers (not counted in `length`). */
+  splicedBytes = 0;
+
+  /** RFC 4506 §4.10 variable-length opaque whose data is referenced, not copied. */
+  opaqueSpliced(data: Buffer): void {
+    if (data.length < SPLICE_MIN_BYTES) {
+      this.opaque(data);
+      return;
+    }
+    this.uint(data.length);
+    this.splices.push({ at: this.length, data });
+    this.splicedBytes += data.length;
+    const pad = (4 - (data.length & 3)) & 3;
+    if (pad !== 0) {
+      this.reserve(pad);
+      this.buf.fill(0, this.length, this.length + pad);
+      this.length += pad;
+    }
+  }
+
+  /** Whether any buffer was spliced at or after `offset` (a copy of that range would miss it). */
+  splicedSince(offset: number): boolean {
+    const last = this.splices[this.splices.length - 1];
+    return last !== undefined && last.at >= offset;
+  }
+
+  /** Cut the encoding back to `length` bytes, forgetting buffers spliced at or after it. */
+  truncate(length: number): void {
+    this.length = length;
+    while (this.splices.length > 0 && this.splices[this.splices.length - 1]!.at >= length) {
+      this.splicedBytes -= this.splices.pop()!.data.length;
+    }
+  }
+
+  /** The encoding from `from` to the end as pieces to write in order (views, no copy). */
+  pieces(from: number): Buffer[] {
+    const out: Buffer[] = [];
+    let at = from;
+    for (const s of this.splices) {
+      if (s.at < from) continue;
+      if (s.at > at) out.push(this.buf.subarray(at, s.at));
+      out.push(s.data);
+      at = s.at;
+    }
+    if (this.length > at) out.push(this.buf.subarray(at, this.length));
+    return out;
+  }
+
+  /** The encoding from `from` as one buffer: a view when nothing was spliced, else a copy. */
+  flat(from: number): Buffer {
+    if (!this.splicedSince(from)) return this.buf.subarray(from, this.length);
+    return Buffer.concat(this.pieces(from));
+  }
+}
+
+/**
+ * Write a variable-length opaque, splicing it when the writer is a reply writer (the server's
+ * hot path) and copying it otherwise (codec tests, tools, the client).
+ */
+export function writeOpaqueSpliced(w: XdrWriter, data: Buffer): void {
+  if (w instanceof RpcReplyWriter) w.opaqueSpliced(data);
+  else w.opaque(data);
+}
