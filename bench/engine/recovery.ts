@@ -48,6 +48,8 @@ const churnName = (k: number): string => `c${k}`;
 
 /** The child: build, then churn forever, reporting the acknowledged prefix of creations. */
 async function child(devPath: string, files: number, maxSeconds: number, poolBytes: number): Promise<void> {
+  // A parent that died closes the pipe: stop rather than churn on forever.
+  process.stdout.on('error', () => process.exit(1));
   const m = await createFileSystem(devPath, poolBytes);
   const out = await createFiles(m.fs, { files, layout: 'spread', perDir: 10_000, inFlight: 64, deadlineMs: performance.now() + maxSeconds * 1000 });
   process.stdout.write(`READY ${out.created} ${Math.round(out.createMs)}\n`);
@@ -94,6 +96,8 @@ async function parent(files: number, churnMs: number, maxSeconds: number, poolGi
   const devPath = join(dir, 'pool.img');
   const args = [__filename, '--child', devPath, '--files', String(files), '--max-seconds', String(maxSeconds), '--pool-gib', String(poolGib)];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The child churns until killed: never leave it running when the parent fails first.
+  process.on('exit', () => proc.kill('SIGKILL'));
   let built = 0;
   let buildMs = 0;
   let acked = 0;
