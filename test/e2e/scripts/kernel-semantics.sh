@@ -109,7 +109,11 @@ ok "df $(df -k "$MNT" | tail -1)"
 
 # 11. a directory of 20,000 entries, listed completely while files are being added.
 mkdir big20k; cd big20k
-i=0; while [ $i -lt 20000 ]; do : > "f$i"; i=$((i+1)); done
+# Four creators in parallel (the client keeps several calls in flight; the server batches syncs).
+for part in 0 1 2 3; do
+  ( i=$((part*5000)); end=$((i+5000)); while [ $i -lt $end ]; do : > "f$i"; i=$((i+1)); done ) &
+done
+wait
 ( j=0; while [ $j -lt 2000 ]; do : > "new$j"; j=$((j+1)); done ) &
 adder=$!
 ls -1a > /tmp/listing
@@ -137,6 +141,11 @@ echo after > after-restart || fail "write after restart"
 [ "$(cat "$W/d2/sub2/x")" = deep ] || fail "path walk after restart"
 exec 3<&-
 ok "server restart under live mount"
+cd "$W/big20k"
+for part in 0 1 2 3; do
+  ( i=$((part*5000)); end=$((i+5000)); while [ $i -lt $end ]; do rm -f "f$i"; i=$((i+1)); done ) &
+done
+wait
 cd "$MNT"
 rm -rf "$W" || fail "rm -rf workdir"
 ok "cleanup"
