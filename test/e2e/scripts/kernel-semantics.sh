@@ -143,7 +143,11 @@ exec 3<&-
 ok "server restart under live mount"
 cd "$W/big20k"
 for part in 0 1 2 3; do
-  ( i=$((part*5000)); end=$((i+5000)); while [ $i -lt $end ]; do rm -f "f$i"; i=$((i+1)); done ) &
+  ( i=$((part*5000)); end=$((i+5000))
+    while [ $i -lt $end ]; do
+      list=""; j=0; while [ $j -lt 100 ]; do list="$list f$((i+j))"; j=$((j+1)); done
+      rm -f $list; i=$((i+100))
+    done ) &
 done
 wait
 cd "$MNT"
