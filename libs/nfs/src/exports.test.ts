@@ -16,6 +16,17 @@ describe('export client matching', () => {
     for (const a of ['10.2.0.1', '192.168.0.8', '2001:db9::1', '::1', 'not-an-ip']) expect(clientAllowed(e, a, 2000)).toBe(false);
   });
 
+  it('gives the same verdicts when asked again, including past the verdict cache bound', () => {
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) {
+        const a = `10.${i % 3}.${(i >> 8) & 255}.${i & 255}`;
+        expect(clientAllowed(e, a, 2000)).toBe(i % 3 === 1);
+      }
+      expect(clientAllowed(e, 'not-an-ip', 2000)).toBe(false);
+      expect(clientAllowed(e, '192.168.0.7', 2000)).toBe(true);
+    }
+  });
+
   it('reports unparsable patterns and never matches them', () => {
     expect(table.problems).toHaveLength(2);
   });

@@ -29,9 +29,18 @@ export interface User {
 /** Ports below this are privileged (the "secure" export option). */
 export const PRIVILEGED_PORT_LIMIT = 1024;
 
+/** Distinct client addresses whose verdict a matcher remembers before it starts over. */
+const MATCH_CACHE_ENTRIES = 4096;
+
 class ClientMatcher {
   private readonly any: boolean;
   private readonly list = new BlockList();
+  /**
+   * Verdicts by address: every NFS call is checked, and BlockList.check builds a SocketAddress
+   * each time (a profile showed it per call). The matcher is immutable and rebuilt with the
+   * export table, so a verdict never goes stale; the map is cleared when full, so it is bounded.
+   */
+  private readonly verdicts = new Map<string, boolean>();
 
   constructor(patterns: readonly string[], problems: string[]) {
     let any = false;
@@ -66,9 +75,13 @@ class ClientMatcher {
 
   matches(address: string): boolean {
     if (this.any) return true;
+    const known = this.verdicts.get(address);
+    if (known !== undefined) return known;
     const fam = isIP(address);
-    if (fam === 0) return false;
-    return this.list.check(address, fam === 4 ? 'ipv4' : 'ipv6');
+    const verdict = fam !== 0 && this.list.check(address, fam === 4 ? 'ipv4' : 'ipv6');
+    if (this.verdicts.size >= MATCH_CACHE_ENTRIES) this.verdicts.clear();
+    this.verdicts.set(address, verdict);
+    return verdict;
   }
 }
 

@@ -43,6 +43,18 @@ describe('file handle', () => {
     );
   });
 
+  it('mints the same bytes from its cache as a fresh codec, past the cache bound', () => {
+    const cached = new FileHandleCodec(KEY, 4);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 10; i++) {
+        const file = { ino: BigInt(i), generation: i % 3 };
+        const fresh = new FileHandleCodec(KEY, 4).encode(7n, file);
+        expect(cached.encode(7n, file)).toEqual(fresh);
+        expect(cached.encode(8n, file)).not.toEqual(fresh); // the fsid is part of the key
+      }
+    }
+  });
+
   it('refuses handles minted under another key', () => {
     const other = new FileHandleCodec(Buffer.alloc(32, 1)).encode(1n, { ino: 2n, generation: 3 });
     expect(new FileHandleCodec(KEY).decode(other)).toBe('bad');

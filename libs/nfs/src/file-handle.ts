@@ -5,7 +5,8 @@
  * version so the load director can route without a key; the MAC covers every byte before it,
  * so a handle we did not mint (guessed ino, edited fsid, truncated) is refused before the
  * engine sees it. The verified-handle cache only ever holds handles whose MAC checked, keyed by
- * their full bytes, so a hit is as good as a verification.
+ * their full bytes, so a hit is as good as a verification; the minted-handle cache holds
+ * handles this codec made, keyed by what they encode, so a hit is the handle we would mint.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FileRef } from '@ferry/fs';
@@ -37,6 +38,8 @@ export class FileHandleCodec {
   private readonly key: Buffer;
   /** Recently verified handles (latin1 string of the bytes) → decoded; insertion order = age. */
   private readonly verified = new Map<string, DecodedHandle>();
+  /** Recently minted handles by "fsid:ino:generation"; insertion order = age. */
+  private readonly minted = new Map<string, Buffer>();
 
   constructor(
     key: Buffer,
@@ -50,7 +53,23 @@ export class FileHandleCodec {
     return createHmac('sha256', this.key).update(body).digest().subarray(0, FH_MAC_BYTES);
   }
 
+  /** The handle of `file`; shared with later callers, so it must not be modified. */
   encode(fsid: bigint, file: FileRef): Buffer {
+    // LOOKUP and READDIRPLUS mint the same handles over and over; the MAC is most of the cost.
+    // Handles are immutable once minted (callers only copy them into replies).
+    const key = `${fsid}:${file.ino}:${file.generation}`;
+    const known = this.minted.get(key);
+    if (known !== undefined) return known;
+    const fh = this.mint(fsid, file);
+    if (this.minted.size >= this.cacheEntries) {
+      const oldest = this.minted.keys().next();
+      if (oldest.done !== true) this.minted.delete(oldest.value);
+    }
+    this.minted.set(key, fh);
+    return fh;
+  }
+
+  private mint(fsid: bigint, file: FileRef): Buffer {
     const fh = Buffer.alloc(FH_LENGTH);
     fh[FH_VERSION_OFFSET] = FH_VERSION;
     fh.writeBigUInt64BE(BigInt.asUintN(64, fsid), FH_FSID_OFFSET);

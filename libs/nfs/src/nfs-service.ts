@@ -158,7 +158,8 @@ export class NfsService {
   /** The root handle of a served filesystem (what MNT answers), for tools and tests. */
   rootHandle(fsid: bigint): Buffer | undefined {
     const fs = this.filesystems.get(fsid);
-    return fs === undefined ? undefined : this.codec.encode(fsid, fs.root);
+    // A copy: minted handles are shared, and a tool may scribble on what it is given.
+    return fs === undefined ? undefined : Buffer.from(this.codec.encode(fsid, fs.root));
   }
 
   private buildTable(exports: ExportConfig[]): ExportTable {
