@@ -86,6 +86,10 @@ export interface OpenOptions {
   /** Most file data that replayable records may carry checksums of, which is what recovery
    * reads to verify them (default 64 MiB; 0 = always sync data before the log write). */
   dataVerifyBytes?: number;
+  /** Start a checkpoint once this much log is waiting to be replayed (default 4 MiB). Recovery
+   * replays at most about this much plus what arrives during the checkpoint, so its time stays
+   * bounded (about 1 s here) whatever the volume's size or the log region's. */
+  checkpointLogBytes?: number;
 }
 
 /** Largest single writeBlocks whose block checksums are remembered (larger ones are bulk
@@ -156,6 +160,7 @@ export class MetaVolume implements Volume {
   private timer: NodeJS.Timeout | undefined;
   private growing: Promise<void> | undefined;
   private readonly groupCommitDelayMs: number;
+  private readonly checkpointLogBytes: number;
   /** Bytes read from the log region during recovery (for tests and the open log line). */
   replayBytesRead = 0;
   replayedRecords = 0;
@@ -193,6 +198,7 @@ export class MetaVolume implements Volume {
     this.dirtyHard = Math.max(16, Math.min(cachePages, Math.floor(this.reserveBlocks / PAGE_BLOCKS) - 16));
     this.dirtySoft = Math.max(8, Math.floor(this.dirtyHard / 2));
     this.groupCommitDelayMs = opts.groupCommitDelayMs ?? 0;
+    this.checkpointLogBytes = Math.max(64 * 1024, opts.checkpointLogBytes ?? 4 * 1024 * 1024);
     const every = opts.checkpointIntervalMs ?? 30_000;
     if (every > 0 && !this.readOnly) {
       this.timer = setInterval(() => {
@@ -435,7 +441,7 @@ export class MetaVolume implements Volume {
         this.batchFirstLsn = undefined;
         this.durableLsn = batch[batch.length - 1]!.lsn;
         this.wake();
-        if (this.logUsed > this.logBytes / 2) this.backgroundCheckpoint();
+        if (this.logUsed > Math.min(this.logBytes / 2, this.checkpointLogBytes)) this.backgroundCheckpoint();
       }
     } finally {
       this.flushing = false;
