@@ -1,7 +1,16 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export const REPO = resolve(__dirname, '../..');
+/** The repository root: the nearest folder above this file (source or built) holding
+ * package.json and nest-cli.json; the working directory when run from a copied build. */
+function findRepo(): string {
+  for (let dir = __dirname; ; dir = resolve(dir, '..')) {
+    if (existsSync(resolve(dir, 'package.json')) && existsSync(resolve(dir, 'nest-cli.json'))) return dir;
+    if (resolve(dir, '..') === dir) return process.cwd();
+  }
+}
+
+export const REPO = findRepo();
 
 /** The shared tools folder: $FERRY_SHARED, else ../shared next to the clone, else /work/shared. */
 export function sharedDir(): string {
