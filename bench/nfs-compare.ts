@@ -102,7 +102,13 @@ async function main(): Promise<void> {
   const gState = join(work, 'ganesha-state');
   const gPid = Number(execFileSync(peer, ['start', join(work, 'ganesha-exp'), String(gPort), String(gMount), '--state-dir', gState], { encoding: 'utf8' }).trim());
   const gUrl = execFileSync(peer, ['url', gState], { encoding: 'utf8' }).trim();
-  const mover = await MoverProcess.start({ dataDir: join(work, 'ferry-data'), env: { FERRY_POOL_SIZE: '16G', FERRY_LOG_LEVEL: 'warn' } });
+  let mover: MoverProcess;
+  try {
+    mover = await MoverProcess.start({ dataDir: join(work, 'ferry-data'), env: { FERRY_POOL_SIZE: '16G', FERRY_LOG_LEVEL: 'warn' } });
+  } catch (err) {
+    execFileSync(peer, ['stop', gState]);
+    throw err;
+  }
   const mUrl = mover.url('/export');
   const table: Array<{ label: string; ferry: number; ganesha: number }> = [];
   try {

@@ -4,7 +4,7 @@
  * crash tests). Logs go to a file in the data directory for post-mortems.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MOVER_MAIN } from './paths';
@@ -34,6 +34,7 @@ export class MoverProcess {
   static async start(opts: MoverOptions = {}): Promise<MoverProcess> {
     if (!existsSync(MOVER_MAIN)) throw new Error(`${MOVER_MAIN} missing: run "npm run build" first`);
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
+    mkdirSync(dataDir, { recursive: true });
     const m = new MoverProcess(dataDir, opts);
     m.nfsPort = opts.nfsPort ?? (await freePort());
     m.httpPort = opts.httpPort ?? (await freePort());
