@@ -43,7 +43,7 @@ function cases(): Case[] {
   for (const qd of [1, 8, 32]) {
     out.push({
       name: `seq qd${qd}`,
-      args: ['-s', String(SIZE_MIB), '-b', '1048576', '-q', String(qd), 'seqwrite', 'seqread'],
+      args: ['-s', String(SIZE_MIB), '-b', '1M', '-q', String(qd), 'seqwrite', 'seqread'],
       pick: [
         { label: `seqwrite 1MiB qd${qd} MiB/s`, workload: 'seqwrite', figure: 'MiBps' },
         { label: `seqread 1MiB qd${qd} MiB/s`, workload: 'seqread', figure: 'MiBps' },
