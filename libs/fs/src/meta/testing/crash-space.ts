@@ -1,18 +1,9 @@
 import type { Space } from '@ferry/pool';
-import { PoolFullError } from '@ferry/pool';
-import { MemorySpace } from './memory-space';
+import { PoolFullError, seededRandom } from '@ferry/pool';
 
-/** A seeded source of numbers in [0, 1) (mulberry32): the same seed, the same crash. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The pool's seeded source (mulberry32), re-exported so meta tests name one place. */
+export { seededRandom };
+import { MemorySpace } from './memory-space';
 
 /** Seeded bytes, for the volume's `random` option in tests. */
 export function seededBytes(seed: number): (n: number) => Buffer {
