@@ -2,6 +2,9 @@
 // cannot isolate: portmapper (own and system rpcbind), flush on SIGTERM with a new write
 // verifier, duplicate replies across connections, forged handles, and per-procedure metrics.
 // Method: start the built mover process and talk to it with the independent test NFS client.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getPortFromRpcbind, probeRpcbind } from '@ferry/nfs';
 import { AuthFlavor, RpcClient, type Credential } from '@ferry/oncrpc';
@@ -22,6 +25,25 @@ describe('data mover process', () => {
   };
   afterEach(async () => {
     for (const m of started.splice(0)) await m.stop();
+  });
+
+  it('recovers from an interrupted first start, but never overwrites an initialized pool', async () => {
+    // A first start killed after creating the device file and before formatting it.
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-first-'));
+    mkdirSync(join(dir, 'pool'), { recursive: true });
+    writeFileSync(join(dir, 'pool', 'dev0.img'), Buffer.alloc(16 << 20));
+    const m = await MoverProcess.start({ dataDir: dir });
+    started.push(m);
+    const c = await Nfs3Client.mount('127.0.0.1', m.nfsPort, '/export');
+    await c.create(c.root, 'after-recreate');
+    await c.close();
+    expect(existsSync(join(dir, 'initialized'))).toBe(true);
+    expect(await m.stop()).toBe(0);
+    // The same directory, now initialized, with its device damaged: refuse, change nothing.
+    const damaged = Buffer.alloc(16 << 20, 0x33);
+    writeFileSync(join(dir, 'pool', 'dev0.img'), damaged);
+    await expect(MoverProcess.start({ dataDir: dir })).rejects.toThrow(/mover exited during start/);
+    expect(readFileSync(join(dir, 'pool', 'dev0.img')).equals(damaged)).toBe(true);
   });
 
   it('serves its own portmapper when none runs on the port (TCP and UDP)', async () => {

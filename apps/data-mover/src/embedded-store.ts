@@ -158,3 +158,17 @@ export async function dataDirHolder(dataDir: string): Promise<number | undefined
     return undefined;
   }
 }
+
+/** Written (synced, by rename) once the first start has created and formatted everything. */
+export async function markInitialized(dataDir: string): Promise<void> {
+  const path = join(dataDir, 'initialized');
+  const fh = await fsp.open(`${path}.tmp`, 'w', 0o644);
+  await fh.writeFile(`${new Date().toISOString()}\n`);
+  await fh.sync();
+  await fh.close();
+  await fsp.rename(`${path}.tmp`, path);
+}
+
+export async function isInitialized(dataDir: string): Promise<boolean> {
+  return exists(join(dataDir, 'initialized'));
+}

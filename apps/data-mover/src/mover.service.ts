@@ -12,7 +12,7 @@ import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
 import { NfsService, PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
 import { formatFileSystem, formatVolume, openFileSystem, openVolume, type FileSystem, type Timespec, type Volume } from '@ferry/fs';
-import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
+import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, isInitialized, markInitialized, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
 import { CONFIG, LOGGER } from './tokens';
 
 const PROG_NFS = 100003;
@@ -116,7 +116,33 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /** Opens (or on first start creates) the pool device and the default filesystem. */
+  /**
+   * Opens the default filesystem. A first start that was interrupted (killed between creating
+   * the pool device and finishing the filesystem format) leaves a device that does not open and
+   * no `initialized` marker; nothing was ever served from it, so it is recreated. Once the marker
+   * exists, a device that does not open is an error to report, never something to overwrite.
+   */
   private async openDefaultFileSystem(): Promise<FileSystem> {
+    const initialized = await isInitialized(this.config.dataDir);
+    try {
+      const fs = await this.openOrCreateDefaultFileSystem();
+      if (!initialized) await markInitialized(this.config.dataDir);
+      return fs;
+    } catch (err) {
+      if (initialized) throw err;
+      this.logger.warn({ err }, 'an interrupted first start left a partial pool device: recreating it');
+      await this.volume?.close().catch(() => undefined);
+      await this.pool?.close().catch(() => undefined);
+      this.volume = undefined;
+      this.pool = undefined;
+      await fsp.rm(poolDevicePath(this.config.dataDir), { force: true });
+      const fs = await this.openOrCreateDefaultFileSystem();
+      await markInitialized(this.config.dataDir);
+      return fs;
+    }
+  }
+
+  private async openOrCreateDefaultFileSystem(): Promise<FileSystem> {
     const devPath = poolDevicePath(this.config.dataDir);
     let fresh = false;
     try {
