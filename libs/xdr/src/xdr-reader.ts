@@ -12,6 +12,8 @@ import { XdrError } from './xdr-error';
 export class XdrReader {
   offset: number;
   readonly end: number;
+  /** Made on the first hyper: DataView.getBig(U)int64 is much faster than Buffer's readers. */
+  private view: DataView | undefined;
 
   constructor(
     readonly buf: Buffer,
@@ -57,12 +59,14 @@ export class XdrReader {
 
   /** RFC 4506 §4.5 */
   hyper(): bigint {
-    return this.buf.readBigInt64BE(this.need(8));
+    const at = this.need(8);
+    return (this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length)).getBigInt64(at, false);
   }
 
   /** RFC 4506 §4.5 */
   uhyper(): bigint {
-    return this.buf.readBigUInt64BE(this.need(8));
+    const at = this.need(8);
+    return (this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length)).getBigUint64(at, false);
   }
 
   /** An unsigned hyper that must fit a JS number exactly (offsets into our own buffers). */

@@ -19,6 +19,18 @@ describe('golden bytes (RFC 4506 §4)', () => {
     expect(hex(new XdrWriter().uhyper(0x0102030405060708n).bytes())).toBe('0102030405060708');
     expect(hex(new XdrWriter().uhyperNumber(2 ** 40 + 5).bytes())).toBe('0000010000000005');
   });
+  it('hypers written after the buffer grew, and read from a view that does not start at 0', () => {
+    const w = new XdrWriter(4).uint(1).uhyper(0xfedcba9876543210n).hyper(-2n);
+    expect(hex(w.bytes())).toBe('00000001fedcba9876543210fffffffffffffffe');
+    const r = new XdrReader(Buffer.concat([Buffer.from([9, 9, 9]), w.bytes()]).subarray(3));
+    expect([r.uint(), r.uhyper(), r.hyper()]).toEqual([1, 0xfedcba9876543210n, -2n]);
+  });
+  it('refuses hypers that do not fit 64 bits rather than wrapping them', () => {
+    expect(() => new XdrWriter().uhyper(2n ** 64n)).toThrow(RangeError);
+    expect(() => new XdrWriter().uhyper(-1n)).toThrow(RangeError);
+    expect(() => new XdrWriter().hyper(2n ** 63n)).toThrow(RangeError);
+    expect(() => new XdrWriter().hyper(-(2n ** 63n) - 1n)).toThrow(RangeError);
+  });
   it('float and double', () => {
     expect(hex(new XdrWriter().float(1.5).bytes())).toBe('3fc00000');
     expect(hex(new XdrWriter().double(-2).bytes())).toBe('c000000000000000');
