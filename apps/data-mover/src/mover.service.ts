@@ -105,8 +105,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
   private observer(): RpcObserver {
     return {
       onCallDone: (_call, programName, procName, durationNs, ok) => {
-        this.metrics.calls.inc({ program: programName, procedure: procName, result: ok ? 'ok' : 'error' });
-        this.metrics.latency.observe({ program: programName, procedure: procName }, Number(durationNs) / 1e9);
+        this.metrics.rpcCalls.record(programName, procName, ok, durationNs);
       },
       onError: (call, err) => {
         this.metrics.rpcErrors.inc();
