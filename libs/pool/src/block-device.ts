@@ -3,8 +3,9 @@
  * durability barrier. Implementations: a regular file or a block device (file-device.ts), and
  * in tests memory and crash-simulating wrappers.
  *
- * Contract: a write is durable only after a later `sync()` resolves; a crash may drop or tear
- * any write not covered by a completed sync. Reads see every completed write.
+ * Contract: a write is durable only after a later `sync()` resolves, or once `writeDurable()`
+ * resolves for that write alone; a crash may drop or tear any other write not covered by a
+ * completed sync. Reads see every completed write, whichever call made it.
  */
 export interface BlockDevice {
   readonly path: string;
@@ -12,6 +13,13 @@ export interface BlockDevice {
   /** Reads exactly buf.length bytes at `pos` (throws on a short read inside the device). */
   read(buf: Buffer, pos: number): Promise<void>;
   write(buf: Buffer, pos: number): Promise<void>;
+  /**
+   * A write that is durable when it resolves (one device round trip instead of write + sync;
+   * a file opened O_DSYNC). It is no barrier: other writes not covered by a completed sync stay
+   * as volatile as they were (a device may happen to persist them, nobody may count on it).
+   * While it is in flight a crash may drop or tear it like any write.
+   */
+  writeDurable(buf: Buffer, pos: number): Promise<void>;
   sync(): Promise<void>;
   close(): Promise<void>;
 }
@@ -28,6 +36,8 @@ export interface Space {
   readonly sliceDataBytes: number;
   read(buf: Buffer, pos: number): Promise<void>;
   write(buf: Buffer, pos: number): Promise<void>;
+  /** Durable when it resolves, and no barrier for other writes: see BlockDevice.writeDurable. */
+  writeDurable(buf: Buffer, pos: number): Promise<void>;
   /** A barrier over every device this space touches. */
   sync(): Promise<void>;
   /**

@@ -2,7 +2,8 @@
 // read-only and error behaviour, and the block-device size probe finds the exact end.
 // Method: temp files (sparse-created, pre-existing, shorter than expected) exercised through
 // the BlockDevice interface; the probe runs over regular files of known sizes.
-import { open, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, mkdtemp, readFile, readdir, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -42,6 +43,40 @@ describe('FileDevice', () => {
     expect(d.sizeBytes).toBe(8192);
     await d.close();
     expect((await stat(p)).size).toBe(8192);
+  });
+
+  test('a durable write goes through an O_DSYNC descriptor, and reads see it', async () => {
+    const p = join(dir, 'dev');
+    const d = await FileDevice.open(p, { create: { sizeBytes: 1 << 20 } });
+    // Linux shows each descriptor's open flags (octal) in /proc/self/fdinfo.
+    const flagsOf = async (): Promise<number[]> => {
+      const out: number[] = [];
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
+        if (target !== p) continue;
+        const info = await readFile(join('/proc/self/fdinfo', fd), 'utf8').catch(() => '');
+        const m = /^flags:\s+([0-7]+)/m.exec(info);
+        if (m) out.push(parseInt(m[1]!, 8));
+      }
+      return out;
+    };
+    const flags = await flagsOf();
+    expect(flags).toHaveLength(2);
+    expect(flags.filter((f) => (f & fsConstants.O_DSYNC) !== 0)).toHaveLength(1);
+    const data = Buffer.alloc(5000, 0x5a);
+    await d.writeDurable(data, 4096 + 100);
+    const back = Buffer.alloc(5000);
+    await d.read(back, 4096 + 100);
+    expect(back.equals(data)).toBe(true);
+    await expect(d.writeDurable(Buffer.alloc(2), (1 << 20) - 1)).rejects.toThrow(/outside the device/);
+    await d.close();
+    expect(await flagsOf()).toEqual([]); // both descriptors closed
+    expect((await readFile(p)).subarray(4196, 9196).equals(data)).toBe(true);
+    // Read-only: one descriptor, and durable writes are refused like writes.
+    const ro = await FileDevice.open(p, { readOnly: true });
+    expect(await flagsOf()).toHaveLength(1);
+    await expect(ro.writeDurable(Buffer.alloc(1), 0)).rejects.toMatchObject({ code: PoolErrorCode.READ_ONLY });
+    await ro.close();
   });
 
   test('I/O outside the device is refused', async () => {

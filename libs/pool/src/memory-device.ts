@@ -17,6 +17,10 @@ export class MemoryDevice implements BlockDevice {
     if (pos < 0 || pos + buf.length > this.sizeBytes) throw new RangeError(`write beyond device: ${pos}+${buf.length}`);
     buf.copy(this.data, pos);
   }
+  /** Nothing here is volatile (CrashDevice models durability). */
+  writeDurable(buf: Buffer, pos: number): Promise<void> {
+    return this.write(buf, pos);
+  }
   async sync(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -110,4 +110,39 @@ describe('Space against a flat reference', () => {
     await s.sync();
     expect(synced.sort()).toEqual(['a', 'b']);
   });
+
+  test('a durable write reaches every device it spans and leaves none owing a sync, unless it failed', async () => {
+    const synced: string[] = [];
+    const durable: Array<[string, number, number]> = [];
+    const fault: { on?: string } = {};
+    class Spy extends MemoryDevice {
+      override async sync(): Promise<void> {
+        synced.push(this.path);
+      }
+      override async writeDurable(buf: Buffer, pos: number): Promise<void> {
+        if (this.path === fault.on) throw new Error('EIO');
+        durable.push([this.path, pos, buf.length]);
+        await this.write(buf, pos);
+      }
+    }
+    const devices = [new Spy(FIRST + 2 * SLICE, 'a'), new Spy(FIRST + 2 * SLICE, 'b')];
+    const pool = await Pool.createOnDevices(devices, { sliceBytes: SLICE, firstSliceOffsetBytes: FIRST });
+    const s = await pool.createSpace(1n, { maxBytes: 4 * DATA });
+    await s.grow(); // slice 0 on a, slice 1 on b
+    await s.sync();
+    synced.length = 0;
+    await s.writeDurable(Buffer.alloc(10, 7), DATA - 5); // spans both devices
+    expect(durable.map((d) => d[0]).sort()).toEqual(['a', 'b']);
+    expect(durable.reduce((n, d) => n + d[2], 0)).toBe(10);
+    const back = Buffer.alloc(10);
+    await s.read(back, DATA - 5);
+    expect(back.every((x) => x === 7)).toBe(true);
+    await s.sync();
+    expect(synced).toEqual([]);
+    // Part of a failed durable write may have reached the device: it is owed a sync.
+    fault.on = 'b';
+    await expect(s.writeDurable(Buffer.alloc(10), DATA + 5)).rejects.toThrow('EIO');
+    await s.sync();
+    expect(synced).toEqual(['b']);
+  });
 });

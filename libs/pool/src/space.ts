@@ -9,7 +9,9 @@ import { PoolError, PoolErrorCode } from './errors';
  * p mod sliceDataBytes of that slice's data area, so positions never move when the space grows;
  * `slices` is contiguous from index 0 whenever a Space is handed out (openSpace refuses gaps);
  * a device is in `dirty` from the completion of a write to it until a sync that started after
- * that completion has resolved, so `sync()` covers every write that finished before it was called.
+ * that completion has resolved, so `sync()` covers every write that finished before it was called;
+ * a durable write that resolved leaves no device dirty (one that failed does: part of it may
+ * have reached the device).
  */
 
 /** Where one slice's data lives. */
@@ -51,6 +53,8 @@ export interface SpaceHost {
   growSpace(fs: FsRecord): Promise<void>;
 }
 
+type IoOp = 'read' | 'write' | 'durable';
+
 export class PoolSpace implements Space {
   constructor(
     private readonly host: SpaceHost,
@@ -74,13 +78,19 @@ export class PoolSpace implements Space {
 
   async read(buf: Buffer, pos: number): Promise<void> {
     this.check(buf, pos, 'read');
-    await this.io(buf, pos, false);
+    await this.io(buf, pos, 'read');
   }
 
   async write(buf: Buffer, pos: number): Promise<void> {
     this.check(buf, pos, 'write');
     if (this.host.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, `filesystem ${this.fs.fsId}: pool is open read-only`);
-    await this.io(buf, pos, true);
+    await this.io(buf, pos, 'write');
+  }
+
+  async writeDurable(buf: Buffer, pos: number): Promise<void> {
+    this.check(buf, pos, 'durable write');
+    if (this.host.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, `filesystem ${this.fs.fsId}: pool is open read-only`);
+    await this.io(buf, pos, 'durable');
   }
 
   async sync(): Promise<void> {
@@ -116,7 +126,7 @@ export class PoolSpace implements Space {
     }
   }
 
-  private async io(buf: Buffer, pos: number, write: boolean): Promise<void> {
+  private async io(buf: Buffer, pos: number, op: IoOp): Promise<void> {
     if (buf.length === 0) return;
     const sdb = this.sliceDataBytes;
     const slices = this.fs.slices;
@@ -125,7 +135,7 @@ export class PoolSpace implements Space {
     if (within + buf.length <= sdb) {
       // Fast path: one slice, no allocation beyond the device call.
       const s = slices[index]!;
-      await this.one(s, buf, s.dataOffsetBytes + within, write);
+      await this.one(s, buf, s.dataOffsetBytes + within, op);
       return;
     }
     const parts: Array<Promise<void>> = [];
@@ -133,7 +143,7 @@ export class PoolSpace implements Space {
     while (done < buf.length) {
       const n = Math.min(sdb - within, buf.length - done);
       const s = slices[index]!;
-      parts.push(this.one(s, buf.subarray(done, done + n), s.dataOffsetBytes + within, write));
+      parts.push(this.one(s, buf.subarray(done, done + n), s.dataOffsetBytes + within, op));
       done += n;
       index++;
       within = 0;
@@ -141,8 +151,17 @@ export class PoolSpace implements Space {
     await Promise.all(parts);
   }
 
-  private async one(s: SliceRef, buf: Buffer, devicePos: number, write: boolean): Promise<void> {
-    if (!write) return s.device.read(buf, devicePos);
+  private async one(s: SliceRef, buf: Buffer, devicePos: number, op: IoOp): Promise<void> {
+    if (op === 'read') return s.device.read(buf, devicePos);
+    if (op === 'durable') {
+      try {
+        await s.device.writeDurable(buf, devicePos);
+      } catch (err) {
+        this.fs.dirty.add(s.device);
+        throw err;
+      }
+      return;
+    }
     try {
       await s.device.write(buf, devicePos);
     } finally {

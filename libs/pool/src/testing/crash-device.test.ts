@@ -1,5 +1,6 @@
-// Goal: CrashDevice models a power cut faithfully: synced writes always survive, unsynced ones
-// are kept, dropped or torn at whole sectors, and injected EIO happens exactly where asked.
+// Goal: CrashDevice models a power cut faithfully: synced writes and resolved durable writes
+// always survive, unsynced ones are kept, dropped or torn at whole sectors (and never revert a
+// newer durable write), and injected EIO happens exactly where asked.
 // Method: writes with known patterns, crash images taken under seeded and scripted random
 // sources, checked sector by sector against what each fate allows.
 import fc from 'fast-check';
@@ -130,6 +131,62 @@ describe('CrashDevice', () => {
     await expect(dead.write(Buffer.alloc(1), 0)).rejects.toBeInstanceOf(DeviceFaultError);
     await expect(dead.write(Buffer.alloc(1), 0)).rejects.toBeInstanceOf(DeviceFaultError);
     await expect(dead.sync()).rejects.toBeInstanceOf(DeviceFaultError);
+  });
+
+  test('a durable write survives any crash once it resolves, and makes no other write durable', async () => {
+    const d = new CrashDevice(8192);
+    await d.write(Buffer.alloc(512, 1), 0);
+    await d.writeDurable(Buffer.alloc(512, 2), 4096);
+    expect(d.unsyncedWrites).toBe(1); // the plain write only
+    for (let seed = 0; seed < 30; seed++) {
+      const img = d.crash(seededRandom(seed));
+      expect(img.data.subarray(4096, 4608).every((b) => b === 2)).toBe(true);
+    }
+    const lost = d.crash(scripted(0.5)); // drop everything unsynced
+    expect(lost.data[0]).toBe(0);
+    expect(lost.data[4096]).toBe(2);
+    expect(d.durableImage().data[4096]).toBe(2);
+    expect(d.durableImage().data[0]).toBe(0);
+  });
+
+  test('a durable write in flight may be lost; once it resolves it is not', async () => {
+    const d = new CrashDevice(4096);
+    const writing = d.writeDurable(Buffer.alloc(512, 5), 0);
+    const inFlight = d.crash(scripted(0.5)); // taken before it resolved: dropped
+    await writing;
+    expect(inFlight.data[0]).toBe(0);
+    expect(d.crash(scripted(0.5)).data[0]).toBe(5);
+  });
+
+  test('an older unsynced write never comes back over a newer durable one, even when synced later', async () => {
+    const d = new CrashDevice(4096);
+    await d.write(Buffer.alloc(1024, 1), 0); // volatile
+    await d.writeDurable(Buffer.alloc(512, 2), 512); // overlaps its second sector
+    for (const r of [0.1, 0.5, 0.9]) {
+      const img = d.crash(scripted(r, 0.99));
+      expect(img.data[512], `fate ${r}`).toBe(2);
+      expect([0, 1]).toContain(img.data[0]);
+    }
+    // A sync that covered the older write only (called before the durable write completed).
+    const e = new CrashDevice(4096);
+    await e.write(Buffer.alloc(1024, 1), 0);
+    const syncing = e.sync();
+    const durable = e.writeDurable(Buffer.alloc(512, 2), 512);
+    await Promise.all([syncing, durable]);
+    const img = e.durableImage();
+    expect(img.data[0]).toBe(1);
+    expect(img.data[512]).toBe(2);
+    // A later volatile write over the durable one may or may not survive, never half a sector.
+    await e.write(Buffer.alloc(512, 3), 512);
+    expect(e.crash(scripted(0.5)).data[512]).toBe(2);
+    expect(e.crash(scripted(0.1)).data[512]).toBe(3);
+  });
+
+  test('a durable write counts as a write for injected EIO', async () => {
+    const d = new CrashDevice(4096, { failAtWrite: 2 });
+    await d.writeDurable(Buffer.alloc(1, 1), 0);
+    await expect(d.writeDurable(Buffer.alloc(1, 2), 1)).rejects.toMatchObject({ code: 'EIO', message: expect.stringContaining('durable write #2') });
+    expect(d.crash(scripted(0.5)).data.subarray(0, 2)).toEqual(Buffer.from([1, 0]));
   });
 
   test('starts from a MemoryDevice image, which counts as durable', async () => {

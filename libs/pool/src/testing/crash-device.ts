@@ -7,9 +7,16 @@ import { MemoryDevice } from '../memory-device';
  * leave behind.
  *
  * Invariants: reads see every completed write (the live image); `durable` equals the live image
- * minus the writes in `pending`; a sync moves exactly the writes that had completed when it was
- * called from `pending` into `durable`; sectors (512 bytes) are the unit of atomicity, so a torn
- * write keeps a prefix of whole sectors and never half a sector.
+ * minus the volatile writes in `pending`; a sync moves exactly the writes that had completed when
+ * it was called from `pending` into `durable`; a durable write is volatile (in `pending`, may be
+ * dropped or torn) while in flight and in `durable` once it resolves, and makes nothing else
+ * durable; sectors (512 bytes) are the unit of atomicity, so a torn write keeps a prefix of whole
+ * sectors and never half a sector.
+ *
+ * A durable write stays in `pending`, marked durable, while older volatile writes precede it:
+ * a crash image replays the pending writes in order, so an older volatile write that is kept
+ * can never come back over the newer durable bytes (a disk cannot revert a sector to older
+ * contents once newer ones were made durable).
  */
 
 export const SECTOR_BYTES = 512;
@@ -36,6 +43,10 @@ export class DeviceFaultError extends Error {
 interface PendingWrite {
   pos: number;
   data: Buffer;
+  /** Order of completion among writes (what a sync covers). */
+  seq: number;
+  /** A writeDurable that resolved: always in the crash image, never counted as unsynced. */
+  durable: boolean;
 }
 
 export type CrashFate = 'kept' | 'dropped' | 'torn';
@@ -48,6 +59,7 @@ export class CrashDevice implements BlockDevice {
   /** What is certain to survive a crash. */
   private readonly durable: Buffer;
   private pending: PendingWrite[] = [];
+  private seq = 0;
   /** Write and sync calls so far (including failed ones): the N of failAtWrite / failAtSync. */
   writeCount = 0;
   syncCount = 0;
@@ -74,7 +86,9 @@ export class CrashDevice implements BlockDevice {
 
   /** Writes completed since the last completed sync (each may be lost in a crash). */
   get unsyncedWrites(): number {
-    return this.pending.length;
+    let n = 0;
+    for (const w of this.pending) if (!w.durable) n++;
+    return n;
   }
 
   async read(buf: Buffer, pos: number): Promise<void> {
@@ -83,14 +97,34 @@ export class CrashDevice implements BlockDevice {
   }
 
   async write(buf: Buffer, pos: number): Promise<void> {
-    this.check(buf, pos, 'write');
+    this.land(buf, pos, 'write');
+  }
+
+  /** Counted as a write (failAtWrite applies); durable only once it resolves. */
+  async writeDurable(buf: Buffer, pos: number): Promise<void> {
+    const w = this.land(buf, pos, 'durable write');
+    // In flight: a crash image taken now may drop or tear it.
+    await Promise.resolve();
+    if (!this.pending.includes(w)) return; // a sync meanwhile made it durable already
+    w.data.copy(this.durable, w.pos);
+    w.durable = true;
+    // It needs to stay only behind an older volatile write (see the header).
+    let i = 0;
+    while (i < this.pending.length && this.pending[i]!.durable) i++;
+    if (i > 0) this.pending = this.pending.slice(i);
+  }
+
+  private land(buf: Buffer, pos: number, what: string): PendingWrite {
+    this.check(buf, pos, what);
     this.writeCount++;
     if (this.dead || this.writeCount === this.failAtWrite) {
       this.dead ||= this.sticky;
-      throw new DeviceFaultError(`${this.path}: injected EIO on write #${this.writeCount} (${buf.length} bytes at ${pos})`);
+      throw new DeviceFaultError(`${this.path}: injected EIO on ${what} #${this.writeCount} (${buf.length} bytes at ${pos})`);
     }
     buf.copy(this.live, pos);
-    this.pending.push({ pos, data: Buffer.from(buf) });
+    const w: PendingWrite = { pos, data: Buffer.from(buf), seq: ++this.seq, durable: false };
+    this.pending.push(w);
+    return w;
   }
 
   async sync(): Promise<void> {
@@ -100,13 +134,16 @@ export class CrashDevice implements BlockDevice {
       throw new DeviceFaultError(`${this.path}: injected EIO on sync #${this.syncCount}`);
     }
     // Only writes completed before the call are covered; yield so callers can interleave.
-    const covered = this.pending.length;
+    const upTo = this.seq;
     await Promise.resolve();
-    for (let i = 0; i < covered; i++) {
-      const w = this.pending[i]!;
-      w.data.copy(this.durable, w.pos);
+    const rest: PendingWrite[] = [];
+    for (const w of this.pending) {
+      if (w.seq <= upTo) w.data.copy(this.durable, w.pos);
+      else rest.push(w);
     }
-    this.pending = this.pending.slice(covered);
+    // A newer durable write wins over the older writes just made durable.
+    for (const w of rest) if (w.durable) w.data.copy(this.durable, w.pos);
+    this.pending = rest;
   }
 
   async close(): Promise<void> {}
@@ -115,12 +152,18 @@ export class CrashDevice implements BlockDevice {
    * The image a power cut would leave now: the durable image, then each unsynced write in
    * order, each kept, dropped, or torn (a prefix of whole sectors kept), chosen by `rng`
    * (values in [0, 1)). The device itself is unchanged, so one run can try many crashes.
-   * `onFate` hears each unsynced write's fate and how many of its leading bytes were kept.
+   * `onFate` hears each unsynced write's fate (index among the unsynced writes) and how many of
+   * its leading bytes were kept. A resolved durable write is always kept and draws no number.
    */
   crash(rng: () => number, onFate?: (index: number, fate: CrashFate, keptBytes: number) => void): MemoryDevice {
     const image = new MemoryDevice(this.sizeBytes, this.path);
     this.durable.copy(image.data);
-    this.pending.forEach((w, i) => {
+    let i = 0;
+    for (const w of this.pending) {
+      if (w.durable) {
+        w.data.copy(image.data, w.pos);
+        continue;
+      }
       const r = rng();
       const firstCut = (Math.floor(w.pos / SECTOR_BYTES) + 1) * SECTOR_BYTES;
       const end = w.pos + w.data.length;
@@ -130,8 +173,8 @@ export class CrashDevice implements BlockDevice {
       if (fate === 'kept') keptBytes = w.data.length;
       else if (fate === 'torn') keptBytes = firstCut + Math.min(cuts - 1, Math.floor(rng() * cuts)) * SECTOR_BYTES - w.pos;
       w.data.copy(image.data, w.pos, 0, keptBytes);
-      onFate?.(i, fate, keptBytes);
-    });
+      onFate?.(i++, fate, keptBytes);
+    }
     return image;
   }
 
