@@ -67,6 +67,8 @@ import {
   decodeDirent,
   decodeExtent,
   decodeInode,
+  decodeInodeAttr,
+  inodeParent,
   decodeSuper,
   direntCookie,
   direntKey,
@@ -85,6 +87,7 @@ import {
 } from './layout';
 import { Mutex, RwLock } from './mutex';
 import { isDotName, nameBytes, symlinkTargetBytes } from './names';
+import { type CachedInode, type DirListing, ReadCache } from './read-cache';
 import { Staging } from './staging';
 import { type Run, WriteBuffer } from './write-buffer';
 
@@ -100,11 +103,18 @@ export interface FileSystemOpenOptions {
   logger?: EngineLogger;
   /** Budget of buffered UNSTABLE data (default 256 MiB). */
   writeBufferBytes?: number;
+  /** Decoded inodes kept for the read paths (default 65536). */
+  cachedInodes?: number;
+  /** Directory entries kept in cached listings (default 262144); one listing holds at most
+   * 16384 entries or a sixteenth of this, whichever is smaller. */
+  cachedDirEntries?: number;
 }
 
 /** Blocks written and applied per flush step: bounds the memory of one aggregated write. */
 const FLUSH_BATCH_BLOCKS = 2048;
 const READDIR_BATCH = 128;
+/** Inodes loaded together by READDIRPLUS: bounds the loads a reply that fills up wastes. */
+const READDIR_ATTR_GROUP = 16;
 
 class FileState {
   /** Shared by reads; exclusive for anything that changes the file's data, size or extents. */
@@ -131,8 +141,25 @@ class FileState {
   ) {}
 }
 
+/** The inodes and directories whose records a transaction changes (for the read cache). */
+function touched(puts: Array<[Buffer, Buffer]>, dels: Buffer[]): { inos: Set<bigint>; dirs: Set<bigint> } {
+  const inos = new Set<bigint>();
+  const dirs = new Set<bigint>();
+  const note = (k: Buffer): void => {
+    if (k.length < 9) return;
+    if (k[0] === KeyPrefix.INODE) inos.add(k.readBigUInt64BE(1));
+    else if (k[0] === KeyPrefix.DIRENT) dirs.add(k.readBigUInt64BE(1));
+  };
+  for (const [k] of puts) note(k);
+  for (const k of dels) note(k);
+  return { inos, dirs };
+}
+
 /** Thrown inside a flush whose file disappeared meanwhile: not an error for anyone. */
 class FileGone extends Error {}
+
+/** The listing of a directory too long to cache whole. */
+const BIG_DIR: DirListing = { big: true, cookies: [], names: [], inos: [] };
 
 const nullLogger: EngineLogger = { warn() {}, error() {} };
 
@@ -174,6 +201,7 @@ export class Engine implements FileSystem {
   /** Bumped whenever an exclusive file lock is released: a read that resolved its inode before
    * taking its shared lock re-resolves only when some file changed meanwhile. */
   private dataEpoch = 0;
+  private readonly cache: ReadCache;
 
   private constructor(
     private readonly volume: Volume,
@@ -186,6 +214,8 @@ export class Engine implements FileSystem {
     this.clock = opts.clock;
     this.log = opts.logger ?? nullLogger;
     this.root = { ino: ROOT_INO, generation: rootGeneration };
+    const dirEntries = opts.cachedDirEntries ?? 262_144;
+    this.cache = new ReadCache({ inodes: opts.cachedInodes ?? 65_536, dirEntries, maxListing: Math.min(16_384, Math.floor(dirEntries / 16)) });
     const budgetBytes = opts.writeBufferBytes ?? 256 * 1024 * 1024;
     this.budgetBlocks = Math.max(1, Math.floor(budgetBytes / BLOCK_BYTES));
     const maxBlocks = volume.stats().maxBlocks;
@@ -270,6 +300,34 @@ export class Engine implements FileSystem {
     return r;
   }
 
+  /** A decoded inode from the read cache, loaded (and cached) when missing; undefined if gone. */
+  private async loadCached(ino: bigint): Promise<CachedInode | undefined> {
+    const t = this.cache.inodes.begin(ino);
+    let c: CachedInode | undefined;
+    try {
+      const raw = await this.volume.get(inodeKey(ino));
+      if (raw) c = { attr: decodeInodeAttr(ino, raw, this.fsid), parent: inodeParent(raw) };
+    } finally {
+      this.cache.inodes.end(ino, t, c);
+    }
+    return c;
+  }
+
+  /** The cached inode a ref names, or STALE when it is gone or was reused. */
+  private async cachedRef(ref: FileRef): Promise<CachedInode> {
+    this.assertOpen();
+    const c = this.cache.inodes.get(ref.ino) ?? (await this.loadCached(ref.ino));
+    if (!c || c.attr.generation !== ref.generation) throw new FsError(FsErrorCode.STALE, `stale file handle (ino ${ref.ino})`);
+    return c;
+  }
+
+  /** A caller's own copy of cached attributes, with the file's buffered size and times overlaid. */
+  private visible(a: Attr): Attr {
+    const st = this.files.get(a.ino);
+    if (st?.pending && st.generation === a.generation) return { ...a, size: BigInt(st.pending.size), mtime: st.pending.mtime, ctime: st.pending.ctime };
+    return { ...a };
+  }
+
   private dirFail(code: FsErrorCode, dir: InodeRecord, msg?: string): FsError {
     return new FsError(code, msg, { before: wccOf(dir), after: this.toAttr(dir) });
   }
@@ -287,7 +345,16 @@ export class Engine implements FileSystem {
       const tx = new Staging(this.volume);
       result = await fn(tx, this.now());
       if (!tx.isEmpty) {
-        lsn = await this.volume.apply(tx.toTransaction());
+        const t = tx.toTransaction();
+        // The read cache must not outlive what this changes: dropped now, and again once the
+        // apply settled (a load overlapping it may have read either state).
+        const { inos, dirs } = touched(t.puts, t.dels);
+        this.cache.invalidate(inos, dirs);
+        try {
+          lsn = await this.volume.apply(t);
+        } finally {
+          this.cache.invalidate(inos, dirs);
+        }
         if (lsn > this.lastLsn) this.lastLsn = lsn;
         for (const f of tx.afterApply) f();
       }
@@ -473,7 +540,7 @@ export class Engine implements FileSystem {
   // ---------------------------------------------------------------- attributes
 
   async getattr(file: FileRef): Promise<Attr> {
-    return this.toAttr(await this.resolve(file));
+    return this.visible((await this.cachedRef(file)).attr);
   }
 
   async setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec): Promise<Wcc> {
@@ -559,13 +626,14 @@ export class Engine implements FileSystem {
   // ---------------------------------------------------------------- namespace
 
   async lookup(dirRef: FileRef, name: string): Promise<{ attr: Attr; dirAttr: Attr }> {
-    const dir = await this.resolveDir(dirRef);
-    const dirAttr = this.toAttr(dir);
+    const dir = await this.cachedRef(dirRef);
+    const dirAttr = this.visible(dir.attr);
+    if (dirAttr.type !== FileType.DIR) throw new FsError(FsErrorCode.NOTDIR, 'not a directory', { after: dirAttr });
     if (name === '.') return { attr: dirAttr, dirAttr };
     if (name === '..') {
-      const p = dir.ino === ROOT_INO ? dir : await this.loadInode(this.volume, dir.parent);
-      if (!p) throw new FsError(FsErrorCode.IO, `directory ${dir.ino} has a missing parent`, { after: dirAttr });
-      return { attr: this.toAttr(p), dirAttr };
+      const p = dirAttr.ino === ROOT_INO ? dir : (this.cache.inodes.get(dir.parent) ?? (await this.loadCached(dir.parent)));
+      if (!p) throw new FsError(FsErrorCode.IO, `directory ${dirAttr.ino} has a missing parent`, { after: dirAttr });
+      return { attr: this.visible(p.attr), dirAttr };
     }
     let nb: Buffer;
     try {
@@ -574,11 +642,11 @@ export class Engine implements FileSystem {
       if (e instanceof FsError) throw new FsError(e.code, e.message, { after: dirAttr });
       throw e;
     }
-    const found = await this.findEntry(undefined, dir.ino, nb);
+    const found = await this.findEntry(undefined, dirAttr.ino, nb);
     if (!found.key) throw new FsError(FsErrorCode.NOENT, `no entry "${name}"`, { after: dirAttr });
-    const r = await this.loadInode(this.volume, found.ino);
+    const r = this.cache.inodes.get(found.ino) ?? (await this.loadCached(found.ino));
     if (!r) throw new FsError(FsErrorCode.IO, `entry "${name}" names missing inode ${found.ino}`, { after: dirAttr });
-    return { attr: this.toAttr(r), dirAttr };
+    return { attr: this.visible(r.attr), dirAttr };
   }
 
   async create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
@@ -819,8 +887,10 @@ export class Engine implements FileSystem {
   }
 
   async readdir(dirRef: FileRef, cookie: bigint, withAttrs: boolean, accept: (entry: DirEntry) => boolean): Promise<ReaddirResult> {
-    const dir = await this.resolveDir(dirRef);
-    const dirAttr = this.toAttr(dir);
+    const dir = await this.cachedRef(dirRef);
+    const dirAttr = this.visible(dir.attr);
+    if (dirAttr.type !== FileType.DIR) throw new FsError(FsErrorCode.NOTDIR, 'not a directory', { after: dirAttr });
+    const dirIno = dirAttr.ino;
     const entries: DirEntry[] = [];
     const offer = (e: DirEntry): boolean => {
       if (!accept(e)) return false;
@@ -828,39 +898,135 @@ export class Engine implements FileSystem {
       return true;
     };
     if (cookie < COOKIE_DOT) {
-      if (!offer({ cookie: COOKIE_DOT, name: '.', ino: dir.ino, attr: withAttrs ? dirAttr : undefined })) return { entries, eof: false, dirAttr };
+      if (!offer({ cookie: COOKIE_DOT, name: '.', ino: dirIno, attr: withAttrs ? dirAttr : undefined })) return { entries, eof: false, dirAttr };
     }
     if (cookie < COOKIE_DOTDOT) {
-      const parentIno = dir.ino === ROOT_INO ? dir.ino : dir.parent;
+      const parentIno = dirIno === ROOT_INO ? dirIno : dir.parent;
       let attr: Attr | undefined;
       if (withAttrs) {
-        const p = await this.loadInode(this.volume, parentIno);
-        attr = p ? this.toAttr(p) : undefined;
+        const p = this.cache.inodes.get(parentIno) ?? (await this.loadCached(parentIno));
+        attr = p ? this.visible(p.attr) : undefined;
       }
       if (!offer({ cookie: COOKIE_DOTDOT, name: '..', ino: parentIno, attr })) return { entries, eof: false, dirAttr };
     }
-    const [, end] = idRange(KeyPrefix.DIRENT, dir.ino);
-    let next = cookie < FIRST_ENTRY_COOKIE ? FIRST_ENTRY_COOKIE : cookie + 1n;
+    const next = cookie < FIRST_ENTRY_COOKIE ? FIRST_ENTRY_COOKIE : cookie + 1n;
     if (next > 0xffff_ffff_ffff_ffffn) return { entries, eof: true, dirAttr };
-    for (;;) {
-      const batch: Array<{ cookie: bigint; ino: bigint; name: string }> = [];
-      await this.volume.scan(direntKey(dir.ino, next), end, (k, v) => {
+    const listing = this.cache.dirs.get(dirIno) ?? (await this.loadListing(dirIno));
+    if (!listing.big) {
+      // Warm path: the whole directory is in memory; resume by binary search on the cookie.
+      const { cookies, names, inos } = listing;
+      let lo = 0;
+      let hi = cookies.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cookies[mid]! < next) lo = mid + 1;
+        else hi = mid;
+      }
+      if (!withAttrs) {
+        for (let i = lo; i < cookies.length; i++) {
+          if (!offer({ cookie: cookies[i]!, name: names[i]!, ino: inos[i]!, attr: undefined })) return { entries, eof: false, dirAttr };
+        }
+        return { entries, eof: true, dirAttr };
+      }
+      const done = await this.offerWithAttrs(cookies, names, inos, lo, cookies.length, offer);
+      return { entries, eof: done, dirAttr };
+    }
+    const [, end] = idRange(KeyPrefix.DIRENT, dirIno);
+    if (!withAttrs) {
+      // Names only: each entry is offered as the scan visits it, so the listing stops exactly
+      // where the caller's budget does and nothing past it is decoded.
+      let stopped = false;
+      await this.volume.scan(direntKey(dirIno, next), end, (k, v) => {
         const d = decodeDirent(v);
-        batch.push({ cookie: direntCookie(k), ino: d.ino, name: d.name.toString('utf8') });
-        return batch.length < READDIR_BATCH;
+        if (offer({ cookie: direntCookie(k), name: d.name.toString('utf8'), ino: d.ino, attr: undefined })) return true;
+        stopped = true;
+        return false;
       });
-      let attrs: Array<InodeRecord | undefined> | undefined;
-      if (withAttrs) attrs = await Promise.all(batch.map((b) => this.loadInode(this.volume, b.ino)));
-      for (let i = 0; i < batch.length; i++) {
-        const b = batch[i]!;
-        const rec = attrs?.[i];
-        if (!offer({ cookie: b.cookie, name: b.name, ino: b.ino, attr: rec ? this.toAttr(rec) : undefined })) {
-          return { entries, eof: false, dirAttr };
+      return { entries, eof: !stopped, dirAttr };
+    }
+    let from = next;
+    for (;;) {
+      const cookies: bigint[] = [];
+      const names: string[] = [];
+      const inos: bigint[] = [];
+      await this.volume.scan(direntKey(dirIno, from), end, (k, v) => {
+        const d = decodeDirent(v);
+        cookies.push(direntCookie(k));
+        names.push(d.name.toString('utf8'));
+        inos.push(d.ino);
+        return cookies.length < READDIR_BATCH;
+      });
+      if (!(await this.offerWithAttrs(cookies, names, inos, 0, cookies.length, offer))) return { entries, eof: false, dirAttr };
+      if (cookies.length < READDIR_BATCH) return { entries, eof: true, dirAttr };
+      from = cookies[cookies.length - 1]! + 1n;
+    }
+  }
+
+  /**
+   * Offers entries [from, to) with their attributes until `offer` refuses one (false) or they
+   * run out (true). Inodes missing from the read cache are loaded a small group at a time just
+   * ahead of the offers, so a reply that fills up mid-way pays for at most a group of inodes it
+   * will not carry (READDIRPLUS stops at dircount, ~100 entries); warm entries cost no await.
+   */
+  private async offerWithAttrs(
+    cookies: bigint[],
+    names: string[],
+    inos: bigint[],
+    from: number,
+    to: number,
+    offer: (e: DirEntry) => boolean,
+  ): Promise<boolean> {
+    const group: Array<CachedInode | undefined> = new Array<CachedInode | undefined>(READDIR_ATTR_GROUP);
+    for (let i = from; i < to; i += READDIR_ATTR_GROUP) {
+      const n = Math.min(READDIR_ATTR_GROUP, to - i);
+      let loads: Array<Promise<void>> | undefined;
+      for (let j = 0; j < n; j++) {
+        const ino = inos[i + j]!;
+        const c = this.cache.inodes.get(ino);
+        group[j] = c;
+        if (c === undefined) {
+          loads ??= [];
+          loads.push(
+            this.loadCached(ino).then((l) => {
+              group[j] = l;
+            }),
+          );
         }
       }
-      if (batch.length < READDIR_BATCH) return { entries, eof: true, dirAttr };
-      next = batch[batch.length - 1]!.cookie + 1n;
+      if (loads !== undefined) await Promise.all(loads);
+      for (let j = 0; j < n; j++) {
+        const c = group[j];
+        if (!offer({ cookie: cookies[i + j]!, name: names[i + j]!, ino: inos[i + j]!, attr: c === undefined ? undefined : this.visible(c.attr) })) return false;
+      }
     }
+    return true;
+  }
+
+  /** Reads a directory's whole listing into the read cache (or notes that it is too big). */
+  private async loadListing(dir: bigint): Promise<DirListing> {
+    const t = this.cache.dirs.begin(dir);
+    const max = this.cache.maxListing;
+    const l: DirListing = { big: false, cookies: [], names: [], inos: [] };
+    let big = false;
+    let done = false;
+    try {
+      const [from, to] = idRange(KeyPrefix.DIRENT, dir);
+      await this.volume.scan(from, to, (k, v) => {
+        if (l.cookies.length >= max) {
+          big = true;
+          return false;
+        }
+        const d = decodeDirent(v);
+        l.cookies.push(direntCookie(k));
+        l.names.push(d.name.toString('utf8'));
+        l.inos.push(d.ino);
+        return true;
+      });
+      done = true;
+    } finally {
+      this.cache.dirs.end(dir, t, !done ? undefined : big ? BIG_DIR : l);
+    }
+    return big ? BIG_DIR : l;
   }
 
   async statfs(): Promise<FsStat> {
