@@ -43,6 +43,8 @@ const ROOT_CRED: Credential = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, ma
 
 class Client {
   private xid = 1;
+  /** Time spent in the server's handler (decoding the reply is the client's, not counted). */
+  handlerMs = 0;
   constructor(private readonly nfs: RpcProgram) {}
 
   /** One call through the NFS handler; returns the decoded result. */
@@ -71,7 +73,9 @@ class Client {
       connectionId: 1,
     };
     const reply = new RpcReplyWriter(4096);
+    const t0 = performance.now();
     await this.nfs.versions[0]!.procedures[spec.proc]!(call, reply);
+    this.handlerMs += performance.now() - t0;
     return reply;
   }
 }
@@ -167,11 +171,17 @@ async function main(): Promise<void> {
   const timeListing = async (list: () => Promise<number>, phase: string): Promise<{ usPerDir: number; usPerCall: number; callsPerDir: number }> => {
     if (!want(phase)) return { usPerDir: 0, usPerCall: 0, callsPerDir: 0 };
     await list(); // warm
+    // Best of 5 rounds: the machine may be shared, and the best round is the code's cost.
+    let best = Infinity;
     let calls = 0;
-    const t0 = performance.now();
-    for (let i = 0; i < passes; i++) calls += await list();
-    const ms = performance.now() - t0;
-    return { usPerDir: (ms * 1000) / passes, usPerCall: (ms * 1000) / calls, callsPerDir: calls / passes };
+    for (let round = 0; round < 5; round++) {
+      calls = 0;
+      client.handlerMs = 0;
+      for (let i = 0; i < Math.ceil(passes / 5); i++) calls += await list();
+      best = Math.min(best, client.handlerMs);
+    }
+    const n = Math.ceil(passes / 5);
+    return { usPerDir: (best * 1000) / n, usPerCall: (best * 1000) / calls, callsPerDir: calls / n };
   };
   const profileFile = flags.get('profile');
   const session = profileFile === undefined ? undefined : new Session();

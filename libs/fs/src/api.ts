@@ -40,6 +40,7 @@ export interface FileRef {
   generation: number;
 }
 
+/** Attributes the engine returns may be shared between callers (and frozen): never modify one. */
 export interface Attr {
   type: FileType;
   mode: number; // permission bits and setuid/setgid/sticky: 0o7777

@@ -158,6 +158,13 @@ function touched(puts: Array<[Buffer, Buffer]>, dels: Buffer[]): { inos: Set<big
 /** Thrown inside a flush whose file disappeared meanwhile: not an error for anyone. */
 class FileGone extends Error {}
 
+function freezeAttr(a: Attr): Attr {
+  Object.freeze(a.atime);
+  Object.freeze(a.mtime);
+  Object.freeze(a.ctime);
+  return Object.freeze(a);
+}
+
 /** The listing of a directory too long to cache whole. */
 const BIG_DIR: DirListing = { big: true, cookies: [], names: [], inos: [] };
 
@@ -306,7 +313,8 @@ export class Engine implements FileSystem {
     let c: CachedInode | undefined;
     try {
       const raw = await this.volume.get(inodeKey(ino));
-      if (raw) c = { attr: decodeInodeAttr(ino, raw, this.fsid), parent: inodeParent(raw) };
+      // Frozen: cached attributes are handed to every reader as they are.
+      if (raw) c = { attr: freezeAttr(decodeInodeAttr(ino, raw, this.fsid)), parent: inodeParent(raw) };
     } finally {
       this.cache.inodes.end(ino, t, c);
     }
@@ -321,11 +329,11 @@ export class Engine implements FileSystem {
     return c;
   }
 
-  /** A caller's own copy of cached attributes, with the file's buffered size and times overlaid. */
+  /** Cached attributes as clients see them: the file's buffered size and times overlaid. */
   private visible(a: Attr): Attr {
     const st = this.files.get(a.ino);
     if (st?.pending && st.generation === a.generation) return { ...a, size: BigInt(st.pending.size), mtime: st.pending.mtime, ctime: st.pending.ctime };
-    return { ...a };
+    return a;
   }
 
   private dirFail(code: FsErrorCode, dir: InodeRecord, msg?: string): FsError {
