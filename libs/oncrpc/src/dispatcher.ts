@@ -9,6 +9,7 @@
 import { XdrError, XdrReader } from '@ferry/xdr';
 import { AcceptStat, ACCEPT_STAT_OFFSET } from './constants';
 import {
+  type CredentialCache,
   decodeCall,
   encodeAcceptedReply,
   encodeAuthError,
@@ -25,7 +26,7 @@ import {
   type RpcObserver,
   type RpcProgram,
 } from './program';
-import { beginRecord, endRecordPieces } from './record-writer';
+import { beginRecord, endRecord, endRecordPieces } from './record-writer';
 import { RpcReplyWriter } from './reply-writer';
 
 /**
@@ -85,13 +86,14 @@ export class RpcDispatcher {
 
   /**
    * Answer one RPC message. `framed` reserves a TCP record mark in front of the reply.
+   * `creds` remembers the credentials of the message's connection across its calls.
    * Never throws: every failure of a handler becomes an RPC reply.
    */
-  async dispatch(message: Buffer, client: ClientAddress, connectionId: number, framed: boolean): Promise<DispatchResult> {
+  async dispatch(message: Buffer, client: ClientAddress, connectionId: number, framed: boolean, creds?: CredentialCache): Promise<DispatchResult> {
     const args = new XdrReader(message);
     let decoded;
     try {
-      decoded = decodeCall(args);
+      decoded = decodeCall(args, creds);
     } catch (err) {
       if (err instanceof XdrError) return 'garbage';
       throw err;
@@ -181,6 +183,8 @@ export class RpcDispatcher {
 
 function finish(w: RpcReplyWriter, framed: boolean, markAt: number): Buffer | Buffer[] {
   if (!framed) return w.flat(0);
+  // Most replies splice nothing: one view, no list of pieces.
+  if (w.splicedBytes === 0) return endRecord(w, markAt);
   const pieces = endRecordPieces(w, markAt);
   return pieces.length === 1 ? pieces[0]! : pieces;
 }

@@ -2,6 +2,7 @@ export * from './program';
 export * from './constants';
 export {
   CRED_NONE,
+  CredentialCache,
   decodeAuthSysBody,
   decodeCall,
   decodeReplyHeader,

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { XdrError, XdrReader, XdrWriter } from '@ferry/xdr';
 import { AcceptStat, AuthStat, RejectStat } from './constants';
 import {
+  CredentialCache,
   decodeCall,
   decodeReplyHeader,
   encodeAcceptedReply,
@@ -52,6 +53,49 @@ describe('call header golden bytes', () => {
     const r = new XdrReader(hex(CALL_PREFIX + CRED_SYS_BYTES + VERF_NONE_BYTES + 'cafebabe'));
     expect(decodeCall(r)).toEqual({ kind: 'call', xid: 0x01020304, prog: 100003, vers: 3, proc: 1, cred: SYS });
     expect(r.uint()).toBe(0xcafebabe);
+  });
+});
+
+describe('credential cache', () => {
+  const sysCall = (cred: Credential, verf = VERF_NONE_BYTES): Buffer => {
+    const w = new XdrWriter();
+    encodeCallHeader(w, { xid: 7, prog: 100003, vers: 3, proc: 1, cred });
+    const bytes = Buffer.from(w.bytes());
+    return verf === VERF_NONE_BYTES ? bytes : Buffer.concat([bytes.subarray(0, bytes.length - 8), hex(verf)]);
+  };
+
+  it('gives the same frozen credential for the same body, what a fresh decode gives', () => {
+    const cache = new CredentialCache(2);
+    const first = decodeCall(new XdrReader(sysCall(SYS)), cache);
+    const again = decodeCall(new XdrReader(sysCall(SYS)), cache);
+    expect(first).toEqual(decodeCall(new XdrReader(sysCall(SYS))));
+    if (first.kind !== 'call' || again.kind !== 'call') throw new Error('not a call');
+    expect(again.cred).toBe(first.cred);
+    expect(Object.isFrozen(first.cred)).toBe(true);
+    if (first.cred.flavor !== AuthFlavor.AUTH_SYS) throw new Error('not AUTH_SYS');
+    expect(Object.isFrozen(first.cred.sys.gids)).toBe(true);
+  });
+
+  it('tells credentials apart by every byte, and evicts the oldest beyond its capacity', () => {
+    const cache = new CredentialCache(2);
+    const as = (uid: number): Credential => ({ flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'm', uid, gid: 1, gids: [] } });
+    const credOf = (uid: number): Credential => {
+      const d = decodeCall(new XdrReader(sysCall(as(uid))), cache);
+      if (d.kind !== 'call') throw new Error('not a call');
+      return d.cred;
+    };
+    const a = credOf(1);
+    expect(credOf(2)).toEqual(as(2));
+    expect(credOf(1)).toBe(a);
+    expect(credOf(3)).toEqual(as(3)); // replaces uid 1, the oldest
+    expect(credOf(1)).not.toBe(a);
+    expect(credOf(1)).toEqual(as(1));
+  });
+
+  it('still checks the verifier of a call whose credential it knows', () => {
+    const cache = new CredentialCache();
+    decodeCall(new XdrReader(sysCall(SYS)), cache);
+    expect(decodeCall(new XdrReader(sysCall(SYS, '00000001 00000000')), cache)).toEqual({ kind: 'authError', xid: 7, stat: AuthStat.AUTH_BADVERF });
   });
 });
 

@@ -48,10 +48,40 @@ export type DecodedCall =
   | { kind: 'notCall'; xid: number };
 
 /**
- * Decode a call header (RFC 5531 §9 call_body) and leave `r` at the first argument byte.
- * Throws XdrError when the header is truncated.
+ * AUTH_SYS credentials recently decoded on one transport connection, by their exact body bytes.
+ * A client sends the same credential with call after call, so the decode (a string, an array,
+ * two objects) is done once per credential instead of once per call. A hit compares every byte
+ * of the body, so it is exactly what decoding would give; the shared Credential is frozen.
  */
-export function decodeCall(r: XdrReader): DecodedCall {
+export class CredentialCache {
+  private readonly bodies: Buffer[] = [];
+  private readonly creds: Credential[] = [];
+  private nextSlot = 0;
+
+  constructor(private readonly capacity = 4) {
+    if (!(capacity >= 1)) throw new RangeError('CredentialCache capacity must be at least 1');
+  }
+
+  get(body: Buffer): Credential | undefined {
+    for (let i = 0; i < this.bodies.length; i++) if (this.bodies[i]!.equals(body)) return this.creds[i];
+    return undefined;
+  }
+
+  /** Remembers `cred` for a copy of `body`, replacing the oldest entry when full. */
+  put(body: Buffer, cred: Credential): void {
+    const slot = this.bodies.length < this.capacity ? this.bodies.length : this.nextSlot;
+    this.nextSlot = (slot + 1) % this.capacity;
+    this.bodies[slot] = Buffer.from(body);
+    this.creds[slot] = cred;
+  }
+}
+
+/**
+ * Decode a call header (RFC 5531 §9 call_body) and leave `r` at the first argument byte.
+ * Throws XdrError when the header is truncated. With `creds`, AUTH_SYS credentials seen
+ * before on the same connection are taken from it (frozen and shared).
+ */
+export function decodeCall(r: XdrReader, creds?: CredentialCache): DecodedCall {
   const xid = r.uint();
   const msgType = r.uint();
   if (msgType !== MsgType.CALL) return { kind: 'notCall', xid };
@@ -80,9 +110,20 @@ export function decodeCall(r: XdrReader): DecodedCall {
     if (credLength !== 0) return { kind: 'authError', xid, stat: AuthStat.AUTH_BADCRED };
     cred = CRED_NONE;
   } else if (credFlavor === AuthFlavor.AUTH_SYS) {
-    const sys = decodeAuthSysBody(credBody);
-    if (sys === undefined) return { kind: 'authError', xid, stat: AuthStat.AUTH_BADCRED };
-    cred = { flavor: AuthFlavor.AUTH_SYS, sys };
+    const known = creds?.get(credBody);
+    if (known !== undefined) {
+      cred = known;
+    } else {
+      const sys = decodeAuthSysBody(credBody);
+      if (sys === undefined) return { kind: 'authError', xid, stat: AuthStat.AUTH_BADCRED };
+      cred = { flavor: AuthFlavor.AUTH_SYS, sys };
+      if (creds !== undefined) {
+        Object.freeze(sys.gids);
+        Object.freeze(sys);
+        Object.freeze(cred);
+        creds.put(credBody, cred);
+      }
+    }
   } else {
     // We issue no AUTH_SHORT handles and speak no RPCSEC_GSS: REJECTEDCRED tells the client
     // to start again with another flavor (glibc and the BSDs answer the same).

@@ -18,8 +18,11 @@ interface Splice {
   data: Buffer;
 }
 
+const NO_SPLICES: readonly Splice[] = Object.freeze([]);
+
 export class RpcReplyWriter extends XdrWriter {
-  private readonly splices: Splice[] = [];
+  /** Made on the first splice: most replies (all but large READs) never splice. */
+  private splices: Splice[] | readonly Splice[] = NO_SPLICES;
   /** Total length of the spliced buffers (not counted in `length`). */
   splicedBytes = 0;
 
@@ -30,7 +33,8 @@ export class RpcReplyWriter extends XdrWriter {
       return;
     }
     this.uint(data.length);
-    this.splices.push({ at: this.length, data });
+    if (this.splices === NO_SPLICES) this.splices = [];
+    (this.splices as Splice[]).push({ at: this.length, data });
     this.splicedBytes += data.length;
     const pad = (4 - (data.length & 3)) & 3;
     if (pad !== 0) {
@@ -49,8 +53,9 @@ export class RpcReplyWriter extends XdrWriter {
   /** Cut the encoding back to `length` bytes, forgetting buffers spliced at or after it. */
   truncate(length: number): void {
     this.length = length;
-    while (this.splices.length > 0 && this.splices[this.splices.length - 1]!.at >= length) {
-      this.splicedBytes -= this.splices.pop()!.data.length;
+    const splices = this.splices as Splice[];
+    while (splices.length > 0 && splices[splices.length - 1]!.at >= length) {
+      this.splicedBytes -= splices.pop()!.data.length;
     }
   }
 

@@ -18,7 +18,7 @@ import * as net from 'node:net';
 import { XdrWriter } from '@ferry/xdr';
 import { AcceptStat, DEFAULT_MAX_RECORD_BYTES, MAX_UDP_PAYLOAD_BYTES } from './constants';
 import { HRTIME_CLOCK, NOOP_LOGGER, RpcDispatcher, type Clock, type DispatchResult, type RpcLogger } from './dispatcher';
-import { encodeAcceptedReply } from './message';
+import { CredentialCache, encodeAcceptedReply } from './message';
 import type { ClientAddress, RpcObserver, RpcProgram } from './program';
 import { RecordReader } from './record-reader';
 
@@ -61,6 +61,7 @@ export function clientAddressOf(address: string, port: number, transport: 'tcp' 
 
 class TcpConnection {
   readonly reader: RecordReader;
+  readonly creds = new CredentialCache();
   inFlight = 0;
   queuedReplyBytes = 0;
   paused = false;
@@ -88,6 +89,7 @@ interface UdpListener {
   socket: dgram.Socket;
   inFlight: number;
   closed: boolean;
+  creds: CredentialCache;
 }
 
 export class RpcServer {
@@ -154,7 +156,7 @@ export class RpcServer {
   listenUdp(port: number, host: string): Promise<{ port: number }> {
     if (this.closing) return Promise.reject(new Error('server is closing'));
     const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-    const listener: UdpListener = { socket, inFlight: 0, closed: false };
+    const listener: UdpListener = { socket, inFlight: 0, closed: false, creds: new CredentialCache() };
     this.udpListeners.push(listener);
     socket.on('message', (msg, rinfo) => this.onDatagram(listener, msg, rinfo));
     return new Promise((resolve, reject) => {
@@ -259,7 +261,7 @@ export class RpcServer {
       }
       conn.inFlight++;
       conn.callsStarted++;
-      this.dispatcher.dispatch(record, conn.client, conn.id, true).then(
+      this.dispatcher.dispatch(record, conn.client, conn.id, true, conn.creds).then(
         (result) => this.callFinished(conn, result),
         (err: unknown) => {
           // dispatch() turns handler failures into replies; reaching here is a bug of ours.
@@ -293,8 +295,11 @@ export class RpcServer {
     else bytes = reply.length;
     conn.queuedReplyBytes += bytes;
     // Replies finished in the same turn of the event loop leave in one writev: with
-    // TCP_NODELAY each separate write would otherwise cost a syscall and a segment.
-    if (!conn.corked) {
+    // TCP_NODELAY each separate write would otherwise cost a syscall and a segment. The only
+    // reply of a connection with nothing else running (one call in flight, the common case of
+    // metadata work) has nothing to wait for, so it goes out at once, without the cork's
+    // buffering and its tick.
+    if (!conn.corked && (conn.inFlight > 0 || Array.isArray(reply))) {
       conn.corked = true;
       conn.socket.cork();
       process.nextTick(() => {
@@ -337,7 +342,7 @@ export class RpcServer {
     if (this.closing || listener.inFlight >= this.maxInFlightUdp) return;
     listener.inFlight++;
     const client = clientAddressOf(rinfo.address, rinfo.port, 'udp');
-    this.dispatcher.dispatch(msg, client, 0, false).then(
+    this.dispatcher.dispatch(msg, client, 0, false, listener.creds).then(
       (result) => this.datagramFinished(listener, result, rinfo),
       (err: unknown) => {
         this.logger.error({ err }, 'rpc dispatch failed');
