@@ -55,6 +55,28 @@ describe('file handle', () => {
     }
   });
 
+  it('decodes handles whose cache slots collide, each as itself', () => {
+    // The verified cache is indexed by 30 bits of the MAC; find two real handles sharing them
+    // (a birthday search, some 2^15 mints) and decode them alternately.
+    const codec = new FileHandleCodec(KEY);
+    const seen = new Map<number, bigint>();
+    let pair: [bigint, bigint] | undefined;
+    for (let ino = 0n; pair === undefined; ino++) {
+      const slot = new FileHandleCodec(KEY, 1).encode(1n, { ino, generation: 0 }).readUInt32BE(24) & 0x3fff_ffff;
+      const other = seen.get(slot);
+      if (other !== undefined) pair = [other, ino];
+      else seen.set(slot, ino);
+    }
+    const [a, b] = pair.map((ino) => Buffer.from(codec.encode(1n, { ino, generation: 0 })));
+    for (let i = 0; i < 3; i++) {
+      expect(codec.decode(a!)).toEqual({ fsid: 1n, file: { ino: pair[0], generation: 0 } });
+      expect(codec.decode(b!)).toEqual({ fsid: 1n, file: { ino: pair[1], generation: 0 } });
+      const forged = Buffer.from(a!);
+      forged[FH_LENGTH - 1] = forged[FH_LENGTH - 1]! ^ 1; // same slot as a, MAC no longer right
+      expect(codec.decode(forged)).toBe('bad');
+    }
+  });
+
   it('refuses handles minted under another key', () => {
     const other = new FileHandleCodec(Buffer.alloc(32, 1)).encode(1n, { ino: 2n, generation: 3 });
     expect(new FileHandleCodec(KEY).decode(other)).toBe('bad');

@@ -4,9 +4,10 @@
  * Invariants: a handle is exactly FH_LENGTH bytes; the fsid sits at FH_FSID_OFFSET in every
  * version so the load director can route without a key; the MAC covers every byte before it,
  * so a handle we did not mint (guessed ino, edited fsid, truncated) is refused before the
- * engine sees it. The verified-handle cache only ever holds handles whose MAC checked, keyed by
- * their full bytes, so a hit is as good as a verification; the minted-handle cache holds
- * handles this codec made, keyed by what they encode, so a hit is the handle we would mint.
+ * engine sees it. The verified-handle cache only ever holds handles whose MAC checked, and a
+ * hit must equal such a handle in every byte, so a hit is as good as a verification; the
+ * minted-handle cache holds handles this codec made, and a hit must encode the same fsid, inode
+ * and generation, so it is the handle we would mint.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FileRef } from '@ferry/fs';
@@ -34,12 +35,32 @@ export function peekHandleFsid(fh: Buffer): bigint | undefined {
   return fh.readBigUInt64BE(FH_FSID_OFFSET);
 }
 
+interface VerifiedHandle {
+  bytes: Buffer;
+  decoded: DecodedHandle;
+}
+
+interface MintedHandle {
+  fsid: bigint;
+  generation: number;
+  fh: Buffer;
+}
+
+/**
+ * The cache slot of a handle: 30 bits of its MAC (uniformly spread, and a small integer makes a
+ * cheap Map key, where a string of the bytes cost an allocation and a hash per call). Handles
+ * that share a slot replace each other; that costs a MAC computation, never a wrong answer.
+ */
+function slotOf(fh: Buffer): number {
+  return fh.readUInt32BE(FH_MAC_OFFSET) & 0x3fff_ffff;
+}
+
 export class FileHandleCodec {
   private readonly key: Buffer;
-  /** Recently verified handles (latin1 string of the bytes) → decoded; insertion order = age. */
-  private readonly verified = new Map<string, DecodedHandle>();
-  /** Recently minted handles by "fsid:ino:generation"; insertion order = age. */
-  private readonly minted = new Map<string, Buffer>();
+  /** Recently verified handles by slotOf(); insertion order = age. */
+  private readonly verified = new Map<number, VerifiedHandle>();
+  /** Recently minted handles by inode number (fsid and generation checked on a hit); insertion order = age. */
+  private readonly minted = new Map<bigint, MintedHandle>();
 
   constructor(
     key: Buffer,
@@ -57,15 +78,15 @@ export class FileHandleCodec {
   encode(fsid: bigint, file: FileRef): Buffer {
     // LOOKUP and READDIRPLUS mint the same handles over and over; the MAC is most of the cost.
     // Handles are immutable once minted (callers only copy them into replies).
-    const key = `${fsid}:${file.ino}:${file.generation}`;
-    const known = this.minted.get(key);
-    if (known !== undefined) return known;
+    const known = this.minted.get(file.ino);
+    if (known !== undefined && known.fsid === fsid && known.generation === file.generation) return known.fh;
     const fh = this.mint(fsid, file);
-    if (this.minted.size >= this.cacheEntries) {
+    if (known !== undefined) this.minted.delete(file.ino);
+    else if (this.minted.size >= this.cacheEntries) {
       const oldest = this.minted.keys().next();
       if (oldest.done !== true) this.minted.delete(oldest.value);
     }
-    this.minted.set(key, fh);
+    this.minted.set(file.ino, { fsid, generation: file.generation, fh });
     return fh;
   }
 
@@ -82,20 +103,22 @@ export class FileHandleCodec {
   /** Verifies length, version and MAC; 'bad' answers NFS3ERR_BADHANDLE. */
   decode(fh: Buffer): HandleDecodeResult {
     if (fh.length !== FH_LENGTH || fh[FH_VERSION_OFFSET] !== FH_VERSION) return 'bad';
-    const cacheKey = fh.toString('latin1');
-    const hit = this.verified.get(cacheKey);
-    if (hit !== undefined) return hit;
+    const slot = slotOf(fh);
+    const hit = this.verified.get(slot);
+    if (hit !== undefined && hit.bytes.equals(fh)) return hit.decoded;
     const expected = this.mac(fh.subarray(0, FH_MAC_OFFSET));
     if (!timingSafeEqual(expected, fh.subarray(FH_MAC_OFFSET, FH_LENGTH))) return 'bad';
     const decoded: DecodedHandle = {
       fsid: fh.readBigUInt64BE(FH_FSID_OFFSET),
       file: { ino: fh.readBigUInt64BE(FH_INO_OFFSET), generation: fh.readUInt32BE(FH_GENERATION_OFFSET) },
     };
-    if (this.verified.size >= this.cacheEntries) {
+    if (hit !== undefined) this.verified.delete(slot);
+    else if (this.verified.size >= this.cacheEntries) {
       const oldest = this.verified.keys().next();
       if (oldest.done !== true) this.verified.delete(oldest.value);
     }
-    this.verified.set(cacheKey, decoded);
+    // A copy: `fh` is a view into the call's message.
+    this.verified.set(slot, { bytes: Buffer.from(fh), decoded });
     return decoded;
   }
 }

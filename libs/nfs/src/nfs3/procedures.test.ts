@@ -215,6 +215,10 @@ describe('LOOKUP', () => {
     const d = await mkdir(h, h.root, 'private', 0o700);
     await mkfile(h, d, 'secret');
     failOf(await h.call(LOOKUP, { what: { dir: d, name: 'secret' } }, { cred: ALICE }), NfsStat3.NFS3ERR_ACCES);
+    // Without search permission an absent name is ACCES too: NOENT would tell what is not there.
+    const hidden = failOf(await h.call(LOOKUP, { what: { dir: d, name: 'absent' } }, { cred: ALICE }), NfsStat3.NFS3ERR_ACCES);
+    expect(hidden.dir_attributes?.type).toBe(Ftype3.NF3DIR);
+    failOf(await h.call(LOOKUP, { what: { dir: f, name: 'absent' } }, { cred: ALICE }), NfsStat3.NFS3ERR_NOTDIR);
   });
 });
 

@@ -1,7 +1,7 @@
 /** RFC 1813 §3.3.3 LOOKUP: needs search (execute) permission on the directory. */
-import { FileType } from '@ferry/fs';
+import { type Attr, FileType, FsError, FsErrorCode } from '@ferry/fs';
 import { MAY_EXEC, mayAccess } from '../../permission';
-import { checkName, type Nfs3Procedure } from '../procedure';
+import { checkName, type Nfs3Procedure, type NfsCallContext } from '../procedure';
 import { fail, fattr3, NfsError, ok, readRes, type Res, writeRes } from '../result';
 import {
   type Diropargs3,
@@ -27,6 +27,12 @@ export interface LOOKUP3resfail {
   dir_attributes: PostOpAttr;
 }
 export type LOOKUP3res = Res<LOOKUP3resok, LOOKUP3resfail>;
+
+/** RFC 1813 §3.3.3: the object must be a directory the caller may search. */
+function checkSearch(ctx: NfsCallContext, dir: Attr): void {
+  if (dir.type !== FileType.DIR) throw new NfsError(NfsStat3.NFS3ERR_NOTDIR);
+  if (!mayAccess(ctx.user, dir, MAY_EXEC)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
+}
 
 export const LOOKUP: Nfs3Procedure<LOOKUP3args, LOOKUP3res> = {
   proc: 3,
@@ -55,11 +61,23 @@ export const LOOKUP: Nfs3Procedure<LOOKUP3args, LOOKUP3res> = {
   handles: (a) => [a.what.dir],
   async run(ctx, a) {
     checkName(a.what.name);
-    const dir = await ctx.attr(0);
-    if (dir.type !== FileType.DIR) throw new NfsError(NfsStat3.NFS3ERR_NOTDIR);
-    if (!mayAccess(ctx.user, dir, MAY_EXEC)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
-    const r = await ctx.fs.lookup(ctx.file, a.what.name);
+    // The engine's lookup returns the directory's attributes with the entry, so the search
+    // permission is checked on those rather than on a getattr of its own before the lookup.
+    // A caller without search permission learns nothing of the entries either way: when the
+    // lookup fails, NOTDIR and ACCES still come before what the lookup found (NOENT...).
+    let r: { attr: Attr; dirAttr: Attr };
+    try {
+      r = await ctx.fs.lookup(ctx.file, a.what.name);
+    } catch (err) {
+      if (err instanceof FsError && err.code !== FsErrorCode.STALE) {
+        const dir = err.wcc?.after ?? (await ctx.attr(0));
+        ctx.remember(0, dir);
+        checkSearch(ctx, dir);
+      }
+      throw err;
+    }
     ctx.remember(0, r.dirAttr);
+    checkSearch(ctx, r.dirAttr);
     return ok({
       object: ctx.handle({ ino: r.attr.ino, generation: r.attr.generation }),
       obj_attributes: fattr3(r.attr),
