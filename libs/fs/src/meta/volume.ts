@@ -6,12 +6,13 @@
  * - Keys and values are byte strings; keys compare as unsigned bytes (memcmp, shorter first).
  * - `apply(tx)` installs the transaction in memory atomically (reads see it at once, in order
  *   of apply) and appends it to the write-ahead log; it resolves with the transaction's LSN.
- *   `durable(lsn)` resolves once the log covering that LSN is synced (group commit: many
- *   transactions share one sync). A transaction is acknowledged to a client only after
+ *   `durable(lsn)` resolves once the log covering that LSN is durable (group commit: many
+ *   transactions share one durable log write). A transaction is acknowledged to a client only after
  *   `durable`. Recovery never maps a block whose data was not durable: before a log write
  *   that covers a transaction carrying `allocated` data blocks, the volume either syncs the
  *   data written to them or puts their checksums in the record, which recovery verifies
- *   (one sync then covers data and log; libs/fs/FORMAT-meta.md "Durability order").
+ *   (a sync issued together with the log write then covers the data; libs/fs/FORMAT-meta.md
+ *   "Durability order").
  * - `allocate` reserves blocks in memory only. If the caller never applies a transaction naming
  *   them in `allocated`, it must `unreserve` them. Blocks named in a transaction's `freed`
  *   become reusable only after the next checkpoint (the checkpointed tree may still name them).

@@ -28,14 +28,15 @@ import {
 /**
  * Write-ahead log records: encoding, sealing and sequential reading of the circular region.
  *
- * Invariants: LSNs increase by one with no gap; a record is acknowledged only after the sync
- * that covers it; every batch (one write, one sync) starts on a sector boundary and ends with
+ * Invariants: LSNs increase by one with no gap; a record is acknowledged only once it is
+ * durable (its batch is one durable write, plus a sync of the file data it names); every batch
+ * starts on a sector boundary and ends with
  * a record flagged LAST, so a torn batch never damages a sector holding acknowledged records.
  * A reader stops (end of log) at the first record that fails its checksum or magic, or whose
  * LSN, epoch or log generation is not the expected one: that is the torn or stale tail. A
  * LOG_TX_DATA record whose file data does not verify (the caller's verdict) also ends the log,
  * unless a record of a later batch follows it: batches are written one after another, each
- * only after the previous one's sync returned, so a later batch proves that sync completed
+ * only after the previous one's writes and sync returned, so a later batch proves that sync completed
  * and the mismatch is corruption, not a torn tail.
  */
 

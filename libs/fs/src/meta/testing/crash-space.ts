@@ -27,24 +27,41 @@ export class InjectedIoError extends Error {
  * A Space that remembers which writes a sync has covered, so a test can cut the power.
  *
  * Model: `durable` is what survives a crash; every write lands in the volatile image at once
- * (reads see it) and is queued; `sync()` makes every queued write durable. `crash(random)`
- * returns a new MemorySpace of the durable image plus each queued write kept whole, dropped,
- * or torn (a prefix of whole 512-byte sectors), chosen by the injected random source. Faults:
- * the Nth write or sync (1-based, counted from construction) throws EIO and changes nothing;
- * `onSync` lets a test crash exactly at a sync boundary.
+ * (reads see it) and is queued; `sync()` makes every queued write durable. A `writeDurable`
+ * is queued like a write while in flight (it may be dropped or torn) and is durable once it
+ * resolves, without making any other queued write durable; it stays queued, marked, behind
+ * older volatile writes so that a crash image, which replays the queue in order, never lets an
+ * older write come back over it. `crash(random)` returns a new MemorySpace of the durable image
+ * plus each volatile queued write kept whole, dropped, or torn (a prefix of whole 512-byte
+ * sectors), chosen by the injected random source. Faults: the Nth write (durable ones
+ * included), durable write or sync (1-based, counted from construction) throws EIO and
+ * changes nothing;
+ * `onSync` and `onDurable` let a test crash exactly at a sync or durable-write boundary.
  */
+/** Event-loop turns a sync takes before it takes effect. */
+const SYNC_TURNS = 4;
+
 export class CrashSpace implements Space {
   private readonly live: MemorySpace;
   private readonly durable: Buffer[];
-  private queued: Array<{ pos: number; data: Buffer }> = [];
+  private queued: Array<{ pos: number; data: Buffer; durable: boolean }> = [];
   writeCount = 0;
   syncCount = 0;
+  /** writeDurable calls so far (also counted in writeCount). */
+  durableCount = 0;
   failWriteAt = 0;
   failSyncAt = 0;
+  /** The Nth durable write (1-based, counted in durableCount) throws EIO and changes nothing. */
+  failDurableAt = 0;
   /** Called before each sync takes effect, with its 1-based number. */
   onSync: ((n: number) => void) | undefined;
-  /** Called before each write lands, with its 1-based number. */
+  /** Called before each write lands, with its 1-based number (durable writes included). */
   onWrite: ((n: number) => void) | undefined;
+  /**
+   * Called twice for each durable write with its 1-based number in durableCount: while it is in
+   * flight (queued, not yet durable: `done` false), and once it is durable, just before it resolves.
+   */
+  onDurable: ((n: number, done: boolean) => void) | undefined;
 
   constructor(
     readonly sliceDataBytes: number,
@@ -73,8 +90,9 @@ export class CrashSpace implements Space {
     return this.live.bytesRead;
   }
 
+  /** Volatile writes a crash may lose (resolved durable writes are not counted). */
   get pendingWrites(): number {
-    return this.queued.length;
+    return this.queued.filter((w) => !w.durable).length;
   }
 
   read(buf: Buffer, pos: number): Promise<void> {
@@ -86,16 +104,56 @@ export class CrashSpace implements Space {
     if (this.writeCount === this.failWriteAt) throw new InjectedIoError(`write #${this.writeCount}`);
     this.onWrite?.(this.writeCount);
     await this.live.write(buf, pos);
-    this.queued.push({ pos, data: Buffer.from(buf) });
+    this.queued.push({ pos, data: Buffer.from(buf), durable: false });
   }
 
+  async writeDurable(buf: Buffer, pos: number): Promise<void> {
+    this.writeCount++;
+    const n = ++this.durableCount;
+    if (this.writeCount === this.failWriteAt) throw new InjectedIoError(`durable write #${this.writeCount}`);
+    if (n === this.failDurableAt) throw new InjectedIoError(`durable write #${n} of the durable ones`);
+    this.onWrite?.(this.writeCount);
+    await this.live.write(buf, pos);
+    const w = { pos, data: Buffer.from(buf), durable: false };
+    this.queued.push(w);
+    this.onDurable?.(n, false);
+    await Promise.resolve(); // in flight
+    if (this.queued.includes(w)) {
+      writeInto(this.durableImage(), w.pos, w.data);
+      w.durable = true;
+      this.dropLeadingDurable();
+    } // else a sync meanwhile made it durable already
+    this.onDurable?.(n, true);
+  }
+
+  /**
+   * Covers the writes that completed before the call. It takes a few turns of the event loop
+   * before it takes effect, so a durable write issued alongside it can complete first, as on a
+   * real device.
+   */
   async sync(): Promise<void> {
-    this.syncCount++;
-    if (this.syncCount === this.failSyncAt) throw new InjectedIoError(`sync #${this.syncCount}`);
-    this.onSync?.(this.syncCount);
+    const n = ++this.syncCount;
+    if (n === this.failSyncAt) throw new InjectedIoError(`sync #${n}`);
+    const covered = new Set(this.queued);
+    for (let i = 0; i < SYNC_TURNS; i++) await Promise.resolve();
+    this.onSync?.(n);
     const img = this.durableImage();
-    for (const w of this.queued) writeInto(img, w.pos, w.data);
-    this.queued = [];
+    const rest: typeof this.queued = [];
+    for (const w of this.queued) {
+      if (covered.has(w)) writeInto(img, w.pos, w.data);
+      else rest.push(w);
+    }
+    // A newer durable write wins over the older writes just made durable.
+    for (const w of rest) if (w.durable) writeInto(img, w.pos, w.data);
+    this.queued = rest;
+    this.dropLeadingDurable();
+  }
+
+  /** A durable write needs to stay queued only behind an older volatile write. */
+  private dropLeadingDurable(): void {
+    let i = 0;
+    while (i < this.queued.length && this.queued[i]!.durable) i++;
+    if (i > 0) this.queued = this.queued.slice(i);
   }
 
   async grow(): Promise<void> {
@@ -118,6 +176,10 @@ export class CrashSpace implements Space {
     const img = new MemorySpace(this.sliceDataBytes, 0, this.maxSlices);
     for (const s of this.durable) img.slices.push(Buffer.from(s));
     for (const w of this.queued) {
+      if (w.durable) {
+        writeInto(img, w.pos, w.data);
+        continue;
+      }
       const f = fate(w.pos, w.data.length);
       if (f === 'drop') continue;
       const keep = f === 'keep' ? w.data.length : Math.min(w.data.length, Math.floor(f / 512) * 512);
@@ -131,6 +193,10 @@ export class CrashSpace implements Space {
     const img = new MemorySpace(this.sliceDataBytes, 0, this.maxSlices);
     for (const s of this.durable) img.slices.push(Buffer.from(s));
     for (const w of this.queued) {
+      if (w.durable) {
+        writeInto(img, w.pos, w.data);
+        continue;
+      }
       const r = random();
       if (r < 1 / 3) continue; // dropped
       if (r < 2 / 3) {

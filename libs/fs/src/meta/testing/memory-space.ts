@@ -11,6 +11,7 @@ export class MemorySpace implements Space {
   reads = 0;
   writes = 0;
   syncs = 0;
+  durableWrites = 0;
   /** Every read as [pos, length] while `traceReads` is on. */
   readTrace: Array<[number, number]> = [];
   traceReads = false;
@@ -59,6 +60,12 @@ export class MemorySpace implements Space {
     this.check(pos, buf.length, 'write');
     this.writes++;
     this.copy(buf, pos, true);
+  }
+
+  /** Counted in `writes` and in `durableWrites` (nothing here is volatile). */
+  async writeDurable(buf: Buffer, pos: number): Promise<void> {
+    await this.write(buf, pos);
+    this.durableWrites++;
   }
 
   async sync(): Promise<void> {
