@@ -102,7 +102,7 @@ export function decodeCall(r: XdrReader, creds?: CredentialCache): DecodedCall {
   const verfFlavor = r.uint();
   const verfLength = r.uint();
   if (verfLength > MAX_AUTH_BYTES) return { kind: 'authError', xid, stat: AuthStat.AUTH_BADVERF };
-  r.fixedOpaque(verfLength);
+  r.skipFixedOpaque(verfLength);
 
   let cred: Credential;
   if (credFlavor === AuthFlavor.AUTH_NONE) {

@@ -94,6 +94,11 @@ export class XdrReader {
     return this.buf.subarray(at, at + n);
   }
 
+  /** Steps over a fixed-length opaque without making a view of it (a verifier we ignore). */
+  skipFixedOpaque(n: number): void {
+    this.need((n + 3) & ~3);
+  }
+
   /** RFC 4506 §4.10: variable-length opaque with a maximum. Returns a view. */
   opaque(maxBytes = 0xffffffff): Buffer {
     const n = this.uint();

@@ -6,6 +6,14 @@
  * `reserve` lets a caller that knows the size (a READ reply) avoid any regrowth, and
  * `alloc` hands out a writable window so data can be read straight into the reply.
  */
+
+/**
+ * Hypers go through one shared 8-byte DataView: DataView.setBig(U)int64 is several times
+ * faster than Buffer.writeBig(U)Int64BE (every fattr3 carries four hypers), and a shared one
+ * costs no DataView per writer. JavaScript runs one call at a time, so sharing is safe.
+ */
+const SCRATCH = new DataView(new ArrayBuffer(8));
+const SCRATCH_BYTES = new Uint8Array(SCRATCH.buffer);
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
 const MIN_I64 = -0x8000_0000_0000_0000n;
 const MAX_I64 = 0x7fff_ffff_ffff_ffffn;
@@ -13,24 +21,9 @@ const MAX_I64 = 0x7fff_ffff_ffff_ffffn;
 export class XdrWriter {
   buf: Buffer;
   length = 0;
-  /**
-   * A DataView over `buf`, made when a hyper is first written and remade after `buf` grows:
-   * DataView.setBig(U)int64 is several times faster than Buffer.writeBig(U)Int64BE, and every
-   * fattr3 carries four hypers.
-   */
-  private view: DataView | undefined;
-  private viewOf: Buffer | undefined;
 
   constructor(initialBytes = 256) {
     this.buf = Buffer.allocUnsafe(initialBytes);
-  }
-
-  private dataView(): DataView {
-    if (this.viewOf !== this.buf) {
-      this.viewOf = this.buf;
-      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
-    }
-    return this.view!;
   }
 
   reserve(extra: number): void {
@@ -44,16 +37,35 @@ export class XdrWriter {
   }
 
   int(v: number): this {
-    this.reserve(4);
-    this.buf.writeInt32BE(v, this.length);
-    this.length += 4;
-    return this;
+    // Buffer.writeInt32BE's check, kept: out of range throws rather than wraps.
+    if (v > 0x7fff_ffff || v < -0x8000_0000) throw new RangeError(`int out of range: ${v}`);
+    return this.word(v);
   }
 
   uint(v: number): this {
+    return this.word(v >>> 0);
+  }
+
+  /** Four bytes, big-endian, stored directly (the hot path of every encoding). */
+  private word(v: number): this {
     this.reserve(4);
-    this.buf.writeUInt32BE(v >>> 0, this.length);
-    this.length += 4;
+    const b = this.buf;
+    const at = this.length;
+    b[at] = v >>> 24;
+    b[at + 1] = v >>> 16;
+    b[at + 2] = v >>> 8;
+    b[at + 3] = v;
+    this.length = at + 4;
+    return this;
+  }
+
+  /** Eight bytes from SCRATCH, where a hyper was just set (see below). */
+  private scratchWord64(): this {
+    this.reserve(8);
+    const b = this.buf;
+    const at = this.length;
+    for (let i = 0; i < 8; i++) b[at + i] = SCRATCH_BYTES[i]!;
+    this.length = at + 8;
     return this;
   }
 
@@ -68,18 +80,14 @@ export class XdrWriter {
   hyper(v: bigint): this {
     // DataView wraps out-of-range values silently; Buffer threw, and so do we.
     if (v < MIN_I64 || v > MAX_I64) throw new RangeError(`hyper out of range: ${v}`);
-    this.reserve(8);
-    this.dataView().setBigInt64(this.length, v, false);
-    this.length += 8;
-    return this;
+    SCRATCH.setBigInt64(0, v, false);
+    return this.scratchWord64();
   }
 
   uhyper(v: bigint): this {
     if (v < 0n || v > MAX_U64) throw new RangeError(`unsigned hyper out of range: ${v}`);
-    this.reserve(8);
-    this.dataView().setBigUint64(this.length, v, false);
-    this.length += 8;
-    return this;
+    SCRATCH.setBigUint64(0, v, false);
+    return this.scratchWord64();
   }
 
   /** An unsigned hyper from a non-negative safe integer, without a bigint on the hot path. */

@@ -30,6 +30,10 @@ describe('golden bytes (RFC 4506 §4)', () => {
     expect(() => new XdrWriter().uhyper(-1n)).toThrow(RangeError);
     expect(() => new XdrWriter().hyper(2n ** 63n)).toThrow(RangeError);
     expect(() => new XdrWriter().hyper(-(2n ** 63n) - 1n)).toThrow(RangeError);
+    // ints are checked the same way; uints wrap modulo 2^32, as they always did.
+    expect(() => new XdrWriter().int(2 ** 31)).toThrow(RangeError);
+    expect(() => new XdrWriter().int(-(2 ** 31) - 1)).toThrow(RangeError);
+    expect(hex(new XdrWriter().int(-(2 ** 31)).int(2 ** 31 - 1).uint(-1).bytes())).toBe('800000007fffffffffffffff');
   });
   it('float and double', () => {
     expect(hex(new XdrWriter().float(1.5).bytes())).toBe('3fc00000');
