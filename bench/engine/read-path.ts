@@ -207,8 +207,10 @@ async function main(): Promise<void> {
   }
   for (let i = 0; i < Math.min(mib, 16); i++) await readOnce(i * MiB, MiB); // warm
   const seqT0 = performance.now();
+  const seqCpu0 = process.cpuUsage();
   if (want('seq')) for (let i = 0; i < mib; i++) await readOnce(i * MiB, MiB);
   const seqMs = performance.now() - seqT0;
+  const seqCpu = process.cpuUsage(seqCpu0);
 
   let seed = 12345;
   const rnd = (): number => {
@@ -216,8 +218,9 @@ async function main(): Promise<void> {
     return seed;
   };
   const blocks = (mib * MiB) / 4096;
-  const randPhase = async (qd: number): Promise<{ iops: number; usMean: number }> => {
-    if (!want('rand')) return { iops: 0, usMean: 0 };
+  const randPhase = async (qd: number): Promise<{ iops: number; usMean: number; cpuUs: number }> => {
+    if (!want('rand')) return { iops: 0, usMean: 0, cpuUs: 0 };
+    const cpu0 = process.cpuUsage();
     const deadline = performance.now() + seconds * 1000;
     let done = 0;
     let latUs = 0;
@@ -232,7 +235,8 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await Promise.all(Array.from({ length: qd }, worker));
     const ms = performance.now() - t0;
-    return { iops: (done * 1000) / ms, usMean: latUs / done };
+    const cpu = process.cpuUsage(cpu0);
+    return { iops: (done * 1000) / ms, usMean: latUs / done, cpuUs: (cpu.user + cpu.system) / done };
   };
   progress('random READ 4 KiB qd1');
   const r1 = await randPhase(1);
@@ -254,16 +258,19 @@ async function main(): Promise<void> {
     readdir_calls_per_dir: plain.callsPerDir,
     seqread_mibps: Math.round((mib * 1000) / seqMs),
     seqread_us_per_call: Math.round((seqMs * 1000) / mib),
+    seqread_cpu_us_per_call: Math.round((seqCpu.user + seqCpu.system) / mib),
     randread_qd1_iops: Math.round(r1.iops),
     randread_qd1_us: Math.round(r1.usMean),
+    randread_qd1_cpu_us: Math.round(r1.cpuUs),
     randread_qd32_iops: Math.round(r32.iops),
+    randread_qd32_cpu_us: Math.round(r32.cpuUs),
   };
   printTable('read path (server side, no socket)', [
     [`READDIRPLUS ${entries} entries`, `${figures.readdirplus_us_per_dir} us/dir, ${figures.readdirplus_us_per_call} us/call, ${plus.callsPerDir} calls/dir`],
     [`READDIR ${entries} entries`, `${figures.readdir_us_per_dir} us/dir, ${plain.callsPerDir} calls/dir`],
-    ['READ 1 MiB seq qd1', `${figures.seqread_mibps} MiB/s, ${figures.seqread_us_per_call} us/call`],
-    ['READ 4 KiB random qd1', `${figures.randread_qd1_iops} IOPS, ${figures.randread_qd1_us} us/call`],
-    ['READ 4 KiB random qd32', `${figures.randread_qd32_iops} IOPS`],
+    ['READ 1 MiB seq qd1', `${figures.seqread_mibps} MiB/s, ${figures.seqread_us_per_call} us/call, ${figures.seqread_cpu_us_per_call} us CPU/call`],
+    ['READ 4 KiB random qd1', `${figures.randread_qd1_iops} IOPS, ${figures.randread_qd1_us} us/call, ${figures.randread_qd1_cpu_us} us CPU/call`],
+    ['READ 4 KiB random qd32', `${figures.randread_qd32_iops} IOPS, ${figures.randread_qd32_cpu_us} us CPU/call`],
   ]);
   printJson('read-path', figures);
   await m.close();

@@ -231,6 +231,34 @@ describe('engine data', () => {
     expect(rep.problems.join('\n')).toMatch(/file block 1 .* fails its checksum/);
   });
 
+  it('reads extents that follow each other on the volume with one device read, verifying every block', async () => {
+    const errors: object[] = [];
+    const { fs, volume } = await makeFs({}, { logger: { warn() {}, error: (o) => errors.push(o) } });
+    const f = await fs.create(fs.root, 'f', { how: 'unchecked', attrs: {} }, owner);
+    const blocks = 300; // more than one extent (MAX_EXTENT_BLOCKS = 256)
+    const data = Buffer.alloc(blocks * 4096);
+    for (let b = 0; b < blocks; b++) data.fill(b & 0xff, b * 4096, (b + 1) * 4096);
+    await fs.write(ref(f.attr), 0n, data, StableHow.FILE_SYNC);
+    const used = volume.usedExtents();
+    const last = used[used.length - 1]!;
+    expect(last.count).toBeGreaterThanOrEqual(blocks); // allocated contiguously
+    let deviceReads = 0;
+    const readBlocks = volume.readBlocks.bind(volume);
+    volume.readBlocks = (block: number, buf: Buffer) => {
+      deviceReads++;
+      return readBlocks(block, buf);
+    };
+    const whole = await fs.read(ref(f.attr), 0n, blocks * 4096);
+    expect(whole.data.equals(data)).toBe(true);
+    expect(deviceReads).toBe(1);
+    const across = await fs.read(ref(f.attr), 250n * 4096n + 100n, 10 * 4096);
+    expect(across.data.equals(data.subarray(250 * 4096 + 100, 260 * 4096 + 100))).toBe(true);
+    volume.corruptBlock(last.block + last.count - blocks + 280, 10);
+    expect(await code(fs.read(ref(f.attr), 0n, 256 * 4096))).toBe('ok');
+    expect(await code(fs.read(ref(f.attr), 0n, blocks * 4096))).toBe(FsErrorCode.IO);
+    expect(errors[0]).toMatchObject({ ino: f.attr.ino.toString(), fileBlock: 280 });
+  });
+
   it('rewrites copy-on-write and frees the old blocks', async () => {
     const { fs, volume } = await makeFs();
     const f = await fs.create(fs.root, 'f', { how: 'unchecked', attrs: {} }, owner);

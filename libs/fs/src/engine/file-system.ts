@@ -79,6 +79,9 @@ import {
   encodeSuper,
   extentKey,
   extentKeyFileBlock,
+  extentBlockCount,
+  extentCrc,
+  extentVolBlock,
   freeInoKey,
   idRange,
   inodeKey,
@@ -585,7 +588,7 @@ export class Engine implements FileSystem {
       const fb = Math.floor(newSize / BLOCK_BYTES);
       // (A hole stays a hole: only a block holding data needs its tail cleared.)
       if (newSize < r0.size && tail !== 0 && (st.dirty.covering(fb) || (await this.extentsIn(new Staging(this.volume), r0.ino, fb, fb + 1)).length > 0)) {
-        const image = Buffer.from(await this.readBlocksOf(st, r0, fb, 1));
+        const image = Buffer.from(await this.readBlocksOf(st, r0.ino, fb, 1));
         image.fill(0, tail);
         boundary = { fileBlock: fb, image };
         reserved = await this.allocData(1, st.hint);
@@ -1058,14 +1061,18 @@ export class Engine implements FileSystem {
   // ---------------------------------------------------------------- data
 
   private fileState(r: InodeRecord): FileState {
-    let st = this.files.get(r.ino);
-    if (!st || st.generation !== r.generation) {
+    return this.fileStateOf(r.ino, r.generation);
+  }
+
+  private fileStateOf(ino: bigint, generation: number): FileState {
+    let st = this.files.get(ino);
+    if (!st || st.generation !== generation) {
       if (st) {
         st.dropped = true;
         this.discard(st);
       }
-      st = new FileState(r.ino, r.generation);
-      this.files.set(r.ino, st);
+      st = new FileState(ino, generation);
+      this.files.set(ino, st);
     }
     return st;
   }
@@ -1098,6 +1105,11 @@ export class Engine implements FileSystem {
     const w = this.budgetWaiters;
     this.budgetWaiters = [];
     for (const f of w) f();
+  }
+
+  private regularAttr(a: Attr): void {
+    if (a.type === FileType.DIR) throw new FsError(FsErrorCode.ISDIR, 'is a directory', { after: a });
+    if (a.type !== FileType.REG) throw new FsError(FsErrorCode.INVAL, 'not a regular file', { after: a });
   }
 
   private regular(r: InodeRecord): void {
@@ -1192,23 +1204,42 @@ export class Engine implements FileSystem {
   /**
    * File blocks [first, first+count) as the client would read them: buffered images first,
    * then extents (checksums verified), zeros for holes. Caller holds the file lock (shared is
-   * enough). Only holes are zero-filled: everything else is overwritten anyway.
+   * enough). Only holes are zero-filled: everything else is overwritten anyway. Extents are
+   * scanned straight from the volume (no staging), their checksums read in place from the
+   * record, and extents that follow each other on the volume too are read with one pread.
    */
-  private async readBlocksOf(st: FileState, r: InodeRecord, first: number, count: number): Promise<Buffer> {
+  private async readBlocksOf(st: FileState, ino: bigint, first: number, count: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(count * BLOCK_BYTES);
     const end = first + count;
-    const src = new Staging(this.volume);
+    const exts: Array<{ fileBlock: number; volBlock: number; count: number; raw: Buffer }> = [];
+    await this.volume.scan(extentKey(ino, Math.max(0, first - (MAX_EXTENT_BLOCKS - 1))), extentKey(ino, end), (k, v) => {
+      const fileBlock = extentKeyFileBlock(k);
+      const volBlock = extentVolBlock(v);
+      const n = extentBlockCount(v);
+      if (fileBlock + n > first) exts.push({ fileBlock, volBlock, count: n, raw: v });
+      return true;
+    });
     let filled = first;
     const reads: Array<Promise<void>> = [];
-    for (const e of await this.extentsIn(src, r.ino, first, end)) {
+    for (let i = 0; i < exts.length; ) {
+      const e = exts[i]!;
       const s = Math.max(first, e.fileBlock);
-      const t = Math.min(end, e.fileBlock + e.count);
-      if (t <= s) continue;
+      let t = Math.min(end, e.fileBlock + e.count);
+      // Later extents adjacent in the file and on the volume join this device read.
+      let j = i + 1;
+      while (j < exts.length) {
+        const f = exts[j]!;
+        if (t >= end || f.fileBlock !== t || f.volBlock !== e.volBlock + (t - e.fileBlock)) break;
+        t = Math.min(end, f.fileBlock + f.count);
+        j++;
+      }
       if (s > filled) out.fill(0, (filled - first) * BLOCK_BYTES, (s - first) * BLOCK_BYTES);
       filled = t;
       const dst = out.subarray((s - first) * BLOCK_BYTES, (t - first) * BLOCK_BYTES);
-      // Extents are independent: their reads go to the device together.
-      reads.push(this.volume.readBlocks(e.volBlock + (s - e.fileBlock), dst).then(() => this.verifyBlocks(r.ino, e, s, dst)));
+      const group = exts.slice(i, j);
+      // Separate runs are independent: their reads go to the device together.
+      reads.push(this.volume.readBlocks(e.volBlock + (s - e.fileBlock), dst).then(() => this.verifyBlocks(ino, group, s, dst)));
+      i = j;
     }
     if (filled < end) out.fill(0, (filled - first) * BLOCK_BYTES);
     if (reads.length === 1) await reads[0];
@@ -1217,12 +1248,16 @@ export class Engine implements FileSystem {
     return out;
   }
 
-  /** Checks the blocks of `e` from file block `s` on, just read into `dst`, against their crc32c. */
-  private verifyBlocks(ino: bigint, e: ExtentRecord, s: number, dst: Buffer): void {
+  /** Checks blocks from file block `s` on, just read into `dst`, against the crc32c their
+   * extents (`group`, consecutive, covering them) record. */
+  private verifyBlocks(ino: bigint, group: Array<{ fileBlock: number; volBlock: number; count: number; raw: Buffer }>, s: number, dst: Buffer): void {
     const n = dst.length / BLOCK_BYTES;
+    let gi = 0;
     for (let i = 0; i < n; i++) {
       const b = s + i;
-      if (crc32c(dst.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)) !== e.crcs[b - e.fileBlock]!) {
+      while (b >= group[gi]!.fileBlock + group[gi]!.count) gi++;
+      const e = group[gi]!;
+      if (crc32c(dst.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)) !== extentCrc(e.raw, b - e.fileBlock)) {
         const volBlock = e.volBlock + (b - e.fileBlock);
         this.log.error({ ino: ino.toString(), fileBlock: b, volBlock }, 'data block checksum mismatch');
         throw new FsError(FsErrorCode.IO, `checksum mismatch in ino ${ino} block ${b}`);
@@ -1232,23 +1267,24 @@ export class Engine implements FileSystem {
 
   async read(file: FileRef, offset: bigint, count: number): Promise<ReadResult> {
     const epoch = this.dataEpoch;
-    let r = await this.resolve(file);
-    this.regular(r);
-    if (offset < 0n) throw new FsError(FsErrorCode.INVAL, 'negative offset', { after: this.toAttr(r) });
-    const st = this.fileState(r);
+    let a = this.visible((await this.cachedRef(file)).attr);
+    this.regularAttr(a);
+    if (offset < 0n) throw new FsError(FsErrorCode.INVAL, 'negative offset', { after: a });
+    const st = this.fileStateOf(a.ino, a.generation);
     // Shared: reads of one file overlap each other; writers, flushes and truncates exclude them.
     const release = await st.lock.read();
     try {
-      // Only a writer that released its lock since `resolve` can have changed size or data.
-      if (this.dataEpoch !== epoch) r = await this.resolve(file);
-      if (offset >= BigInt(r.size) || count <= 0) return { data: Buffer.alloc(0), eof: offset >= BigInt(r.size), attr: this.toAttr(r) };
+      // Only a writer that released its lock since the lookup can have changed size or data.
+      if (this.dataEpoch !== epoch) a = this.visible((await this.cachedRef(file)).attr);
+      const size = Number(a.size);
+      if (offset >= a.size || count <= 0) return { data: Buffer.alloc(0), eof: offset >= a.size, attr: a };
       const start = Number(offset);
-      const end = Math.min(r.size, start + count);
+      const end = Math.min(size, start + count);
       const first = Math.floor(start / BLOCK_BYTES);
       const last = Math.floor((end - 1) / BLOCK_BYTES);
-      const buf = await this.readBlocksOf(st, r, first, last - first + 1);
+      const buf = await this.readBlocksOf(st, a.ino, first, last - first + 1);
       const data = buf.subarray(start - first * BLOCK_BYTES, end - first * BLOCK_BYTES);
-      return { data, eof: end >= r.size, attr: this.toAttr(r) };
+      return { data, eof: end >= size, attr: a };
     } finally {
       this.releaseFile(st, release);
     }
@@ -1337,7 +1373,7 @@ export class Engine implements FileSystem {
       for (const b of first === last ? [first] : [first, last]) {
         const bStart = b * BLOCK_BYTES;
         if ((start > bStart || end < bStart + BLOCK_BYTES) && !st.dirty.covering(b)) {
-          edges.set(b, bStart >= r1.size ? Buffer.alloc(BLOCK_BYTES) : await this.readBlocksOf(st, r1, b, 1));
+          edges.set(b, bStart >= r1.size ? Buffer.alloc(BLOCK_BYTES) : await this.readBlocksOf(st, r1.ino, b, 1));
         }
       }
       if (st.dropped) throw new FsError(FsErrorCode.STALE, 'file removed during write');

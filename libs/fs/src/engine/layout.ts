@@ -323,6 +323,23 @@ export function decodeExtent(fileBlock: number, b: Buffer): ExtentRecord {
   return { fileBlock, volBlock, count, crcs };
 }
 
+/** Volume block of an extent value, read in place (the read path decodes no crc list). */
+export function extentVolBlock(b: Buffer): number {
+  return readU64(b, 0);
+}
+
+/** Block count of an extent value, checked against its length as decodeExtent does. */
+export function extentBlockCount(b: Buffer): number {
+  const count = b.length >= 16 ? b.readUInt32BE(8) : 0;
+  if (count < 1 || count > MAX_EXTENT_BLOCKS || b.length !== 12 + 4 * count) throw new LayoutError('bad extent length');
+  return count;
+}
+
+/** The crc32c of block `i` of an extent value (checked by extentBlockCount first). */
+export function extentCrc(b: Buffer, i: number): number {
+  return b.readUInt32BE(12 + 4 * i);
+}
+
 /** Key range [from, to) of all keys with a given prefix and 64-bit id. */
 export function idRange(prefix: KeyPrefix, id: bigint): [Buffer, Buffer] {
   const from = Buffer.alloc(9);
