@@ -1,15 +1,17 @@
 // Goal: pin the on-disk bytes of the superblock, a B+tree page and log records (format 1 and
-// 2), so a format change cannot slip in unnoticed, and show their decoders never crash on
-// arbitrary bytes.
+// 2), so a format change cannot slip in unnoticed, show their decoders never crash on
+// arbitrary bytes, and that format leaves the whole log region zeroed.
 // Method: encode fixed values and compare with hex fixtures checked by hand against
 // libs/fs/FORMAT-meta.md, decode the fixtures back, and feed fast-check bytes to each decoder.
 import { crc32c } from '@node-rs/crc32';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Node, verifyPage } from './btree';
-import { PAGE_BYTES } from './layout';
+import { LOG_START_BLOCK, PAGE_BYTES } from './layout';
+import { formatVolume, openVolume, readSuperblock } from './meta-volume';
 import { decodeSuperblock, encodeSuperblock, type Superblock } from './superblock';
 import { decodeTx, encodeTx, readLog, sealInto, sealRecord } from './wal';
+import { MemorySpace } from './testing/memory-space';
 import { CorruptionError } from './volume';
 
 const SB_FIXTURE: Superblock = {
@@ -185,6 +187,25 @@ describe('log record format v1', () => {
     const bad = Buffer.alloc(20);
     bad.writeUInt32LE(1000, 0);
     expect(() => decodeTx(bad, 1n)).toThrow(CorruptionError);
+  });
+});
+
+describe('formatVolume', () => {
+  it('writes zeros over the whole log region, so a sparse file has it allocated from the start', async () => {
+    const space = new MemorySpace(4 * 1024 * 1024, 1, 1);
+    space.slices[0]!.fill(0xa5); // an earlier owner's bytes
+    const logBytes = 512 * 1024;
+    await formatVolume(space, { volumeId: 1n, maxBytes: space.sizeBytes, logBytes });
+    const { sb } = await readSuperblock(space);
+    expect(sb.logStartBlock).toBe(LOG_START_BLOCK);
+    expect(sb.logBlocks * 4096).toBe(logBytes);
+    const log = space.slices[0]!.subarray(LOG_START_BLOCK * 4096, LOG_START_BLOCK * 4096 + logBytes);
+    expect(log.every((b) => b === 0)).toBe(true);
+    // Only the log (and the few blocks format writes): the end of the space keeps its bytes.
+    expect(space.slices[0]![space.sizeBytes - 1]).toBe(0xa5);
+    const vol = await openVolume(space, { checkpointIntervalMs: 0 });
+    expect(vol.replayedRecords).toBe(0);
+    await vol.close();
   });
 });
 

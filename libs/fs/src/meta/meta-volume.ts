@@ -32,10 +32,11 @@ import { type DataRun, type EncodedTx, TxTooLargeError, dataSectionBytes, encode
  *   plus every applied transaction, and the log holds, from the superblock's log position, every
  *   applied transaction after the checkpoint LSN that has been written so far.
  * - `durable(lsn)` resolves only after the durable write of the log record of lsn has completed,
- *   with the sync of the data it names if any (or after a checkpoint that includes it). Data written by writeBlocks calls that completed before a log
- *   write is durable before recovery can replay a record naming it in `allocated`: either it was
- *   synced before that log write, or the record carries its crc32c (LOG_TX_DATA) and recovery
- *   replays the record only if the data verifies (a sync issued with the log write covers the data).
+ *   with the sync of the data it names if any (or after a checkpoint that includes it). Data
+ *   written by writeBlocks calls that completed before a log write is durable before recovery
+ *   can replay a record naming it in `allocated`: either it was synced before that log write,
+ *   or the record carries its crc32c (LOG_TX_DATA) and recovery replays the record only if the
+ *   data verifies (a sync issued with the log write covers the data).
  * - A block whose checksum a replayable LOG_TX_DATA record carries (LSN above the older
  *   superblock copy's checkpoint LSN) is never written again until checkpoints make that record
  *   unreplayable, and such records reference at most `dataVerifyBytes` of data in all, so
@@ -332,10 +333,11 @@ export class MetaVolume implements Volume {
   /**
    * Recovery of a LOG_TX_DATA record: does the file data it names hold what was written? Its
    * batch was written without a data sync first (the sync was issued with it), so a mismatch
-   * means that batch's sync never completed (neither data nor record were acknowledged), unless the data changed later,
-   * which cannot happen inside the replay window: in-place writes to such blocks wait for the
-   * checkpoints that take the record out of it, and a freed block is reused only after the
-   * flip of a checkpoint whose snapshot followed the free (FORMAT-meta.md "Durability order").
+   * means that batch's sync never completed (neither data nor record were acknowledged),
+   * unless the data changed later, which cannot happen inside the replay window: in-place
+   * writes to such blocks wait for the checkpoints that take the record out of it, and a freed
+   * block is reused only after the flip of a checkpoint whose snapshot followed the free
+   * (FORMAT-meta.md "Durability order").
    */
   async verifyData(lsn: bigint, runs: DataRun[]): Promise<boolean> {
     const limit = Math.floor(this.space.sizeBytes / BLOCK_BYTES);
