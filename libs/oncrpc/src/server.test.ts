@@ -155,6 +155,32 @@ describe('RpcServer over TCP', () => {
     await client.close();
   });
 
+  it('polls for a bounded time after a call when busyPollUs is set, and never without it', async () => {
+    // A controllable clock: polling must stop once the window passes with no call.
+    let nowNs = 0n;
+    const f = await start({ busyPollUs: 500, clock: { nowNs: () => nowNs } });
+    const client = await RpcClient.connectTcp('127.0.0.1', f.port);
+    await client.call(PROG, 1, 0);
+    expect(f.server.polling).toBe(true);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(f.server.polling).toBe(true); // the clock has not moved: still inside the window
+    nowNs += 499_000n;
+    await client.call(PROG, 1, 0); // a call inside the window extends it
+    nowNs += 499_000n;
+    await new Promise((r) => setTimeout(r, 5));
+    expect(f.server.polling).toBe(true);
+    nowNs += 2_000n;
+    await until(() => !f.server.polling);
+    await client.close();
+
+    const quiet = await start();
+    const c2 = await RpcClient.connectTcp('127.0.0.1', quiet.port);
+    await c2.call(PROG, 1, 0);
+    expect(quiet.server.polling).toBe(false);
+    await c2.close();
+    expect(() => new RpcServer({ programs: [], busyPollUs: -1 })).toThrow(RangeError);
+  });
+
   it('sends every accepted-reply error', async () => {
     const f = await start();
     const client = await RpcClient.connectTcp('127.0.0.1', f.port);

@@ -35,6 +35,14 @@ export interface RpcServerOptions {
   maxInFlightUdp?: number;
   /** How long close() waits for replies to flush before destroying sockets (default 30 s). */
   closeGraceMs?: number;
+  /**
+   * After a call completes, keep polling the sockets (never sleeping in epoll) for this long
+   * (default 0: off). A client with one call in flight sends its next call a few tens of µs
+   * after our reply; a thread that slept meanwhile pays a wake-up from idle, which on a VM
+   * costs more than the call itself. Polling spends up to this much CPU per idle gap and stops
+   * as soon as no call completes within the window.
+   */
+  busyPollUs?: number;
   observer?: RpcObserver;
   logger?: RpcLogger;
   clock?: Clock;
@@ -108,10 +116,22 @@ export class RpcServer {
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private udpIdle: (() => void) | undefined;
+  private readonly clock: Clock;
+  private readonly busyPollNs: bigint;
+  private pollUntilNs = 0n;
+  private pollingNow = false;
+  private readonly pollTick = (): void => {
+    if (!this.closing && this.clock.nowNs() < this.pollUntilNs) setImmediate(this.pollTick);
+    else this.pollingNow = false;
+  };
 
   constructor(opts: RpcServerOptions) {
     this.logger = opts.logger ?? NOOP_LOGGER;
-    this.dispatcher = new RpcDispatcher(opts.programs, opts.observer, this.logger, opts.clock ?? HRTIME_CLOCK);
+    this.clock = opts.clock ?? HRTIME_CLOCK;
+    this.dispatcher = new RpcDispatcher(opts.programs, opts.observer, this.logger, this.clock);
+    const busyPollUs = opts.busyPollUs ?? 0;
+    if (!(Number.isSafeInteger(busyPollUs) && busyPollUs >= 0 && busyPollUs <= 10_000)) throw new RangeError('busyPollUs must be an integer from 0 to 10000');
+    this.busyPollNs = BigInt(busyPollUs) * 1000n;
     this.maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.maxInFlight = opts.maxInFlightPerConnection ?? 64;
     this.maxQueuedReplyBytes = opts.maxQueuedReplyBytesPerConnection ?? 4 * 1024 * 1024;
@@ -119,6 +139,20 @@ export class RpcServer {
     this.maxInFlightUdp = opts.maxInFlightUdp ?? 256;
     this.closeGraceMs = opts.closeGraceMs ?? 30_000;
     if (!(this.maxInFlight >= 1)) throw new RangeError('maxInFlightPerConnection must be at least 1');
+  }
+
+  /** Whether the server is polling after a recent call (busyPollUs), for tests and stats. */
+  get polling(): boolean {
+    return this.pollingNow;
+  }
+
+  /** Extends the polling window from now; starts polling when it is not running. */
+  private pollAfterCall(): void {
+    if (this.busyPollNs === 0n || this.closing) return;
+    this.pollUntilNs = this.clock.nowNs() + this.busyPollNs;
+    if (this.pollingNow) return;
+    this.pollingNow = true;
+    setImmediate(this.pollTick);
   }
 
   get connectionCount(): number {
@@ -286,6 +320,7 @@ export class RpcServer {
       this.send(conn, result);
     }
     this.pump(conn);
+    this.pollAfterCall();
   }
 
   private send(conn: TcpConnection, reply: Buffer | Buffer[]): void {
