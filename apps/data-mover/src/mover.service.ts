@@ -73,7 +73,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
       logger: this.logger.child({ component: 'nfs' }),
       stats: { bytesRead: (n) => this.metrics.bytesRead.inc(n), bytesWritten: (n) => this.metrics.bytesWritten.inc(n) },
     });
-    this.rpc = new RpcServer({ programs: nfs.programs(), observer: this.observer(), logger: this.logger.child({ component: 'rpc' }) });
+    this.rpc = new RpcServer({ programs: nfs.programs(), busyPollUs: this.config.busyPollUs, observer: this.observer(), logger: this.logger.child({ component: 'rpc' }) });
     const host = this.config.bindAddress;
     await this.rpc.listenTcp(this.config.nfsPort, host);
     await this.rpc.listenUdp(this.config.nfsPort, host);

@@ -10,10 +10,10 @@ describe('loadMoverConfig', () => {
   });
   it('reads every setting', () => {
     const c = loadMoverConfig(
-      { FERRY_DATA_DIR: '/d', FERRY_NFS_PORT: '20490', FERRY_PORTMAP_PORT: '0', FERRY_HTTP_PORT: '18080', FERRY_POOL_SIZE: '2G', FERRY_FS_SIZE: '1G' },
+      { FERRY_DATA_DIR: '/d', FERRY_NFS_PORT: '20490', FERRY_PORTMAP_PORT: '0', FERRY_HTTP_PORT: '18080', FERRY_POOL_SIZE: '2G', FERRY_FS_SIZE: '1G', FERRY_BUSY_POLL_US: '75' },
       '/srv',
     );
-    expect(c).toMatchObject({ dataDir: '/d', nfsPort: 20490, portmapPort: 0, httpPort: 18080, poolBytes: 2 * 1024 ** 3, fsBytes: 1024 ** 3 });
+    expect(c).toMatchObject({ dataDir: '/d', nfsPort: 20490, portmapPort: 0, httpPort: 18080, poolBytes: 2 * 1024 ** 3, fsBytes: 1024 ** 3, busyPollUs: 75 });
   });
   it('refuses bad ports and sizes by name', () => {
     expect(() => loadMoverConfig({ FERRY_NFS_PORT: 'abc' })).toThrow(/FERRY_NFS_PORT=abc/);
@@ -21,6 +21,8 @@ describe('loadMoverConfig', () => {
     expect(() => loadMoverConfig({ FERRY_HTTP_PORT: '70000' })).toThrow(/out of range/);
     expect(() => loadMoverConfig({ FERRY_LOG_LEVEL: 'loud' })).toThrow(/FERRY_LOG_LEVEL/);
     expect(() => parseSize('X', '12Q')).toThrow(/not a size/);
+    expect(() => loadMoverConfig({ FERRY_BUSY_POLL_US: '20000' })).toThrow(/FERRY_BUSY_POLL_US=20000/);
+    expect(() => loadMoverConfig({ FERRY_BUSY_POLL_US: '-1' })).toThrow(ConfigError);
   });
   it('parses binary suffixes', () => {
     expect(parseSize('X', '512M')).toBe(512 * 1024 * 1024);

@@ -21,6 +21,8 @@ export interface MoverConfig {
   fsBytes: number;
   /** Budget for buffered UNSTABLE writes. */
   writeBufferBytes: number;
+  /** Microseconds the RPC loop keeps polling after a call instead of sleeping; 0 = off. */
+  busyPollUs: number;
 }
 
 export class ConfigError extends Error {
@@ -58,6 +60,16 @@ function size(env: Env, name: string, dflt: number): number {
   return parseSize(name, raw);
 }
 
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new ConfigError(`${name}=${raw}: an integer from ${min} to ${max} is expected`);
+  return Number(raw);
+}
+
+/** See docs/benchmarks.md: what polling buys at one call in flight, and what it costs. */
+export const DEFAULT_BUSY_POLL_US = 0;
+
 export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): MoverConfig {
   const level = env.FERRY_LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
@@ -73,5 +85,6 @@ export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): Mo
     poolBytes: size(env, 'FERRY_POOL_SIZE', 0),
     fsBytes: size(env, 'FERRY_FS_SIZE', 0),
     writeBufferBytes: size(env, 'FERRY_WRITE_BUFFER', 256 * 1024 * 1024),
+    busyPollUs: int(env, 'FERRY_BUSY_POLL_US', DEFAULT_BUSY_POLL_US, 0, 10_000),
   };
 }
