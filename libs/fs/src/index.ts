@@ -7,3 +7,4 @@ export { formatFileSystem, openFileSystem, type FileSystemFormatOptions } from '
 export type { FileSystemOpenOptions, EngineLogger } from './engine/file-system';
 export { checkFileSystem, type FsckReport, type FsckOptions } from './fsck/check';
 export { MemoryVolume, type MemoryVolumeOptions } from './testing/memory-volume';
+export { scrubFileSystem, type ScrubDamage, type ScrubOptions, type ScrubProgress, type ScrubResult } from './scrub';

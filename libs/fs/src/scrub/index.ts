@@ -1,0 +1,1 @@
+export { scrubFileSystem, type ScrubDamage, type ScrubOptions, type ScrubProgress, type ScrubResult } from './scrub';
