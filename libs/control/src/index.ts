@@ -1,0 +1,27 @@
+export * from './entities';
+export { CONTROL_MIGRATIONS } from './migrations';
+export { createDataSource, runMigrations, type DataSourceOptions } from './data-source';
+export { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres';
+export { generateToken, hashToken, hashesEqual, tokenMatches, tokenPrefix, TOKEN_PATTERN, TOKEN_PREFIX_LENGTH } from './api-tokens';
+export {
+  clientPatternProblem,
+  exportPathProblem,
+  filesystemNameProblem,
+  isClientPattern,
+  isExportPath,
+  isFilesystemName,
+  EXPORT_PATH_MAX_BYTES,
+  FILESYSTEM_NAME_PATTERN,
+} from './validation';
+export { EVENT_TOPICS, InProcessEventBus, type EventBus } from './events';
+export {
+  ControlError,
+  ControlErrorCode,
+  conflict,
+  invalid,
+  notFound,
+  refused,
+  sqlState,
+  PG_FOREIGN_KEY_VIOLATION,
+  PG_UNIQUE_VIOLATION,
+} from './errors';

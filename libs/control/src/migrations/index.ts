@@ -1,0 +1,4 @@
+import { InitialSchema1767225600000 } from './1767225600000-initial-schema';
+
+/** Every migration, oldest first. A new one is appended here; applied ones are never edited. */
+export const CONTROL_MIGRATIONS = [InitialSchema1767225600000];
