@@ -60,10 +60,22 @@ export class BlockAllocator {
   pendingFreeBlocks = 0;
 
   constructor(
-    readonly maxBlocks: number,
+    private maxBlockCount: number,
     private readonly logBlocks: number,
     private readonly logStartBlock: number,
   ) {}
+
+  /** The size limit in blocks: the space is addressed up to here at most. */
+  get maxBlocks(): number {
+    return this.maxBlockCount;
+  }
+
+  /** Raises the size limit (online growth); blocks between the old and the new limit that the
+   * space already holds become addressable at the next setAddressable. Never lowers it. */
+  raiseMaxBlocks(maxBlocks: number): void {
+    if (!Number.isSafeInteger(maxBlocks) || maxBlocks < this.maxBlockCount) throw new RangeError(`cannot lower the size limit from ${this.maxBlockCount} to ${maxBlocks} blocks`);
+    this.maxBlockCount = maxBlocks;
+  }
 
   get groupCount(): number {
     return this.groups.length;

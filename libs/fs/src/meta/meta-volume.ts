@@ -154,6 +154,8 @@ export class MetaVolume implements Volume {
   private applyTail: Promise<void> = Promise.resolve();
   private readonly dirtySoft: number;
   private readonly dirtyHard: number;
+  /** The size limit: the superblock's, raised by raiseMaxBytes (the next flip records it). */
+  private maxBytesLimit: number;
   /** Blocks data allocation leaves free, so a checkpoint of dirtyHard pages always fits. */
   private readonly reserveBlocks: number;
   private running: Promise<void> | undefined;
@@ -176,6 +178,7 @@ export class MetaVolume implements Volume {
     opts: OpenOptions,
   ) {
     this.sb = init.sb;
+    this.maxBytesLimit = init.sb.maxBytes;
     this.tree = init.tree;
     this.alloc = init.alloc;
     this.readOnly = init.readOnly;
@@ -583,13 +586,29 @@ export class MetaVolume implements Volume {
     if (this.recentData.size > 0) for (const e of extents) for (let b = e.block; b < e.block + e.count; b++) this.recentData.delete(b);
   }
 
+  /**
+   * Raises the size limit while the volume is in use (never lowers it; a smaller value is a
+   * no-op). Allocation sees it at once; it is durable once this resolves (a checkpoint flips a
+   * superblock carrying it). The space's own ceiling must allow the growth.
+   */
+  async raiseMaxBytes(maxBytes: number): Promise<void> {
+    this.checkWritable();
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError(`bad size limit ${maxBytes}`);
+    if (maxBytes <= this.maxBytesLimit) return;
+    this.alloc.raiseMaxBlocks(Math.floor(maxBytes / BLOCK_BYTES));
+    this.maxBytesLimit = maxBytes;
+    // Slices the space took beyond the old limit (it grows a whole slice at a time) are usable now.
+    this.alloc.setAddressable(Math.floor(this.space.sizeBytes / BLOCK_BYTES));
+    await this.checkpoint();
+  }
+
   /** Take one more slice; false when the size limit or the pool has no room. */
   private async grow(): Promise<boolean> {
     if (this.growing) {
       await this.growing;
       return true;
     }
-    if (this.space.sizeBytes >= this.sb.maxBytes) return false;
+    if (this.space.sizeBytes >= this.maxBytesLimit) return false;
     let ok = true;
     this.growing = (async () => {
       try {
@@ -735,6 +754,7 @@ export class MetaVolume implements Volume {
       const bm = this.alloc.snapshot(seq, this.sb.formatSalt);
       const sb: Superblock = {
         ...this.sb,
+        maxBytes: this.maxBytesLimit,
         seq,
         rootBlock: this.tree.root as number,
         treeHeight: this.tree.height,
