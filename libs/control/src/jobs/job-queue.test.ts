@@ -135,6 +135,7 @@ describe.each(impls)('$name', (impl) => {
     expect(job.result).toEqual({ doubled: 42 });
     expect(job.progress).toBe(1);
     expect(job.createdBy).toBe('tester');
+    expect(job.attempts).toBe(1);
     expect(job.startedAt).toBeInstanceOf(Date);
     expect(job.finishedAt).toBeInstanceOf(Date);
     const states = store.updates.filter((u) => u.id === id && u.patch.state).map((u) => u.patch.state);
@@ -278,6 +279,7 @@ describe.each(impls)('$name', (impl) => {
     g2.release(id);
     const job = await waitState(store, id, 'succeeded');
     expect(job.result).toEqual({ released: id });
+    expect(job.attempts).toBe(2);
     expect(g1.started).toEqual([id]);
   });
 });
@@ -344,6 +346,7 @@ describe('BullJobQueue', () => {
     await heir.start();
     const job = await waitState(store, id, 'succeeded', 10_000);
     expect(job.result).toEqual({ fs: 9 });
+    expect(job.attempts).toBe(2);
     expect(dyingRuns).toBe(1);
     expect(heirRuns).toBe(1);
   });

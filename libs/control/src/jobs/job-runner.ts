@@ -42,7 +42,16 @@ export async function runJob(
   // A run after a crash starts over, so its progress does too.
   const claimed = await store.update(
     id,
-    { state: 'running', progress: 0, detail: null, result: null, error: null, startedAt: new Date(opts.now()), finishedAt: null },
+    {
+      state: 'running',
+      progress: 0,
+      detail: null,
+      result: null,
+      error: null,
+      attempts: job.attempts + 1,
+      startedAt: new Date(opts.now()),
+      finishedAt: null,
+    },
     ['queued', 'running'],
   );
   if (!claimed) return 'skipped';

@@ -10,9 +10,10 @@
  *   one (a unique index on `idempotency_key`, so two concurrent enqueues cannot both insert).
  */
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+import type { JobState } from '../entities/job.entity';
 
-export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+export type { JobState };
+
 export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
 export const LIVE_JOB_STATES: readonly JobState[] = ['queued', 'running'];
 
@@ -34,6 +35,8 @@ export interface JobRecord {
   createdBy: string | null;
   /** Set by a cancel; a queued job is then never started and a running one is aborted. */
   cancelRequested: boolean;
+  /** Runs started so far (a run after a crash counts again). */
+  attempts: number;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -47,7 +50,7 @@ export interface NewJob {
 }
 
 export type JobPatch = Partial<
-  Pick<JobRecord, 'state' | 'progress' | 'detail' | 'result' | 'error' | 'cancelRequested' | 'startedAt' | 'finishedAt'>
+  Pick<JobRecord, 'state' | 'progress' | 'detail' | 'result' | 'error' | 'cancelRequested' | 'attempts' | 'startedAt' | 'finishedAt'>
 >;
 
 export interface JobStore {

@@ -30,6 +30,7 @@ export class MemoryJobStore implements JobStore {
       idempotencyKey: job.idempotencyKey ?? null,
       createdBy: job.createdBy ?? null,
       cancelRequested: false,
+      attempts: 0,
       createdAt: new Date(this.now()),
       startedAt: null,
       finishedAt: null,
