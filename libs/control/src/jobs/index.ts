@@ -15,3 +15,4 @@ export {
 export { runJob, type RunOutcome } from './job-runner';
 export { isTerminal, LIVE_JOB_STATES, TERMINAL_JOB_STATES, type JobPatch, type JobRecord, type JobStore, type NewJob } from './job-store';
 export { MemoryJobStore } from './memory-job-store';
+export { TypeOrmJobStore } from './typeorm-job-store';
