@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { HealthController } from './health.controller';
 import { MoverService } from './mover.service';
-import { CONFIG, LOGGER } from './tokens';
+import { CONFIG, LOGGER, STORAGE_HOST } from './tokens';
 
 @Module({})
 export class AppModule {
@@ -15,7 +15,10 @@ export class AppModule {
         { provide: LOGGER, useValue: logger },
         { provide: MoverMetrics, useValue: new MoverMetrics() },
         MoverService,
+        // The host of the pool this mover holds; its pool is bound at application bootstrap.
+        { provide: STORAGE_HOST, useFactory: (mover: MoverService) => mover.storageHost, inject: [MoverService] },
       ],
+      exports: [MoverService, STORAGE_HOST],
     };
   }
 }

@@ -11,8 +11,9 @@ import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
 import { NfsService, PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
-import { formatFileSystem, formatVolume, openFileSystem, openVolume, type FileSystem, type Timespec, type Volume } from '@ferry/fs';
+import type { Timespec } from '@ferry/fs';
 import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, isInitialized, markInitialized, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
+import { MoverStorageHost } from './storage-host';
 import { CONFIG, LOGGER } from './tokens';
 
 const PROG_NFS = 100003;
@@ -31,19 +32,27 @@ const HR_BASE = process.hrtime.bigint();
 @Injectable()
 export class MoverService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private pool?: Pool;
-  private volume?: Volume;
-  private fs?: FileSystem;
+  private nfs?: NfsService;
   private rpc?: RpcServer;
   private portmapServer?: RpcServer;
   private rpcbindMappings: PortmapMapping[] = [];
   private ready = false;
   private failed?: string;
+  /** What the control plane drives (STORAGE_HOST): usable once the application has started. */
+  readonly storageHost: MoverStorageHost;
 
   constructor(
     @Inject(CONFIG) private readonly config: MoverConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: MoverMetrics,
-  ) {}
+  ) {
+    this.storageHost = new MoverStorageHost({
+      logger: this.logger.child({ component: 'storage' }),
+      clock: nowTimespec,
+      random: (n) => randomBytes(n),
+      writeBufferBytes: this.config.writeBufferBytes,
+    });
+  }
 
   isReady(): boolean {
     return this.ready && !this.failed;
@@ -52,7 +61,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     return this.failed;
   }
   filesystemCount(): number {
-    return this.fs ? 1 : 0;
+    return this.storageHost.servedFilesystems().length;
   }
   connectionCount(): number {
     return this.rpc?.connectionCount ?? 0;
@@ -64,15 +73,16 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     await lockDataDir(dataDir);
     const handleKey = await loadHandleKey(dataDir);
     const exports = await loadExports(dataDir);
-    this.fs = await this.openDefaultFileSystem();
-
     const nfs = new NfsService({
-      filesystems: new Map([[this.fs.fsid, this.fs]]),
+      filesystems: new Map(),
       exports,
       handleKey,
       logger: this.logger.child({ component: 'nfs' }),
       stats: { bytesRead: (n) => this.metrics.bytesRead.inc(n), bytesWritten: (n) => this.metrics.bytesWritten.inc(n) },
     });
+    this.nfs = nfs;
+    await this.openFileSystems();
+
     this.rpc = new RpcServer({ programs: nfs.programs(), busyPollUs: this.config.busyPollUs, observer: this.observer(), logger: this.logger.child({ component: 'rpc' }) });
     const host = this.config.bindAddress;
     await this.rpc.listenTcp(this.config.nfsPort, host);
@@ -92,11 +102,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     }
     await this.portmapServer?.close();
     await this.rpc?.close();
-    if (this.fs) {
-      await this.fs.flush();
-      await this.fs.close();
-    }
-    await this.volume?.close();
+    await this.storageHost.closeAll();
     await this.pool?.close();
     await unlockDataDir(this.config.dataDir);
     this.logger.info('stopped cleanly');
@@ -114,34 +120,31 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     };
   }
 
-  /** Opens (or on first start creates) the pool device and the default filesystem. */
   /**
-   * Opens the default filesystem. A first start that was interrupted (killed between creating
-   * the pool device and finishing the filesystem format) leaves a device that does not open and
-   * no `initialized` marker; nothing was ever served from it, so it is recreated. Once the marker
+   * Opens the pool and serves every filesystem in it, creating the pool and the default
+   * filesystem on first start. A first start that was interrupted (killed between creating the
+   * pool device and finishing the filesystem format) leaves a device that does not open and no
+   * `initialized` marker; nothing was ever served from it, so it is recreated. Once the marker
    * exists, a device that does not open is an error to report, never something to overwrite.
    */
-  private async openDefaultFileSystem(): Promise<FileSystem> {
+  private async openFileSystems(): Promise<void> {
     const initialized = await isInitialized(this.config.dataDir);
     try {
-      const fs = await this.openOrCreateDefaultFileSystem();
+      await this.openOrCreate();
       if (!initialized) await markInitialized(this.config.dataDir);
-      return fs;
     } catch (err) {
       if (initialized) throw err;
       this.logger.warn({ err }, 'an interrupted first start left a partial pool device: recreating it');
-      await this.volume?.close().catch(() => undefined);
+      await this.storageHost.closeAll().catch(() => undefined);
       await this.pool?.close().catch(() => undefined);
-      this.volume = undefined;
       this.pool = undefined;
       await fsp.rm(poolDevicePath(this.config.dataDir), { force: true });
-      const fs = await this.openOrCreateDefaultFileSystem();
+      await this.openOrCreate();
       await markInitialized(this.config.dataDir);
-      return fs;
     }
   }
 
-  private async openOrCreateDefaultFileSystem(): Promise<FileSystem> {
+  private async openOrCreate(): Promise<void> {
     const devPath = poolDevicePath(this.config.dataDir);
     let fresh = false;
     try {
@@ -156,31 +159,17 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     } else {
       this.pool = await Pool.open([devPath]);
     }
+    this.storageHost.attach(this.pool, this.nfs);
+    // The default filesystem's limit follows FERRY_FS_SIZE (else the whole pool) at each start.
     const ps = this.pool.stats();
-    const poolBytes = ps.totalSlices * ps.sliceDataBytes;
-    const maxBytes = this.config.fsBytes || poolBytes;
-    const known = this.pool.listFilesystems().find((f) => f.fsId === DEFAULT_FSID);
-    const random = (n: number): Buffer => randomBytes(n);
-    if (!known) {
+    const maxBytes = this.config.fsBytes || ps.totalSlices * ps.sliceDataBytes;
+    if (!this.storageHost.poolFilesystems().includes(DEFAULT_FSID)) {
       this.logger.info({ fsid: DEFAULT_FSID.toString(), maxBytes }, 'creating the default filesystem');
-      const space = await this.pool.createSpace(DEFAULT_FSID, { maxBytes });
-      await formatVolume(space, { volumeId: DEFAULT_FSID, maxBytes, random });
-      const volume = await openVolume(space, { random, logger: this.logger.child({ component: 'volume' }) });
-      await formatFileSystem(volume, { fsid: DEFAULT_FSID, clock: nowTimespec, rootMode: 0o777, rootUid: 0, rootGid: 0 });
-      this.volume = volume;
-    } else {
-      const space = await this.pool.openSpace(DEFAULT_FSID, { maxBytes });
-      this.volume = await openVolume(space, { random, logger: this.logger.child({ component: 'volume' }) });
+      await this.storageHost.createFilesystem(DEFAULT_FSID, maxBytes);
     }
-    const fs = await openFileSystem(this.volume, {
-      fsid: DEFAULT_FSID,
-      clock: nowTimespec,
-      random,
-      logger: this.logger.child({ component: 'fs' }),
-      writeBufferBytes: this.config.writeBufferBytes,
-    });
-    this.logger.info({ fsid: DEFAULT_FSID.toString(), stats: this.volume.stats() }, 'filesystem open');
-    return fs;
+    for (const fsid of this.storageHost.poolFilesystems()) {
+      await this.storageHost.openFilesystem(fsid, fsid === DEFAULT_FSID ? { maxBytes } : {});
+    }
   }
 
   /**
