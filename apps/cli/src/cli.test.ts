@@ -131,12 +131,28 @@ describe('lists', () => {
     expect(JSON.parse((await run(['mover', 'list', '--json'])).out)).toMatchObject({ total: 1, items: [{ name: 'mover-a' }] });
   });
 
-  it('status prints the API document, or it as JSON', async () => {
+  it('status prints one line per part, or the API document as JSON', async () => {
     const r = await run(['status']);
     expect(r.code).toBe(0);
-    expect(r.out).toContain('version: 0.1.0');
-    expect(r.out).toMatch(/movers:\n\s+total: 1\n\s+healthy: 1/);
+    expect(r.out).toBe(
+      [
+        `api:          ${url}/api/v1 (version 0.1.0)`,
+        'database:     ok (0.42 ms)',
+        'redis:        not used (in-process jobs and events)',
+        'movers:       1 (1 healthy)',
+        'filesystems:  2 (ready 1, creating 1)',
+        'jobs:         1 running, 0 queued',
+        '',
+      ].join('\n'),
+    );
     expect(JSON.parse((await run(['status', '--json'])).out)).toEqual(api.status);
+    api.status = { database: { ok: false, error: 'connection refused' }, redis: { configured: true, ok: true }, movers: { total: 0, healthy: 0 } };
+    const down = await run(['status']);
+    expect(down.out).toMatch(/^database: +DOWN: connection refused$/m);
+    expect(down.out).toMatch(/^redis: +ok$/m);
+    // A document of another shape is shown as it is.
+    api.status = { version: '9', something: { new: true } };
+    expect((await run(['status'])).out).toContain('something:\n  new: true');
   });
 });
 
@@ -241,13 +257,13 @@ describe('fs create, grow, delete', () => {
 describe('exports', () => {
   it('add resolves the filesystem and sends the rules given', async () => {
     const f = api.addFilesystem('data', GiB);
-    const r = await run(['export', 'add', '/data', '--fs', 'data', '--clients', '10.0.0.0/24, host.example', '--ro', '--no-root-squash', '--anonuid', '1000', '--anongid', '100', '--insecure']);
+    const r = await run(['export', 'add', '/data', '--fs', 'data', '--clients', '10.0.0.0/24, 192.168.1.7', '--ro', '--no-root-squash', '--anonuid', '1000', '--anongid', '100', '--insecure']);
     expect(r.code, r.err).toBe(0);
-    expect(sent('POST', '/exports')[0]?.body).toEqual({ path: '/data', filesystemId: f.id, clients: ['10.0.0.0/24', 'host.example'], access: 'ro', rootSquash: false, anonUid: 1000, anonGid: 100, secure: false });
-    expect(r.out).toBe('export /data: filesystem data, ro, clients 10.0.0.0/24,host.example, squash none, anon 1000:100, insecure\n');
-    // Flags not given are left to the API's defaults.
-    expect((await run(['export', 'add', '/d2', '--fs', 'data'])).code).toBe(0);
-    expect(sent('POST', '/exports')[1]?.body).toEqual({ path: '/d2', filesystemId: f.id });
+    expect(sent('POST', '/exports')[0]?.body).toEqual({ path: '/data', filesystemId: f.id, clients: ['10.0.0.0/24', '192.168.1.7'], access: 'ro', rootSquash: false, anonUid: 1000, anonGid: 100, secure: false });
+    expect(r.out).toBe('export /data: filesystem data, ro, clients 10.0.0.0/24,192.168.1.7, squash none, anon 1000:100, insecure\n');
+    // Rule flags not given are left to the API's defaults.
+    expect((await run(['export', 'add', '/d2', '--fs', 'data', '--clients', '*'])).code).toBe(0);
+    expect(sent('POST', '/exports')[1]?.body).toEqual({ path: '/d2', filesystemId: f.id, clients: ['*'] });
   });
 
   it('contradictory or malformed flags are usage errors that send nothing', async () => {
@@ -262,16 +278,19 @@ describe('exports', () => {
       const r = await run(['export', 'add', '/data', '--fs', 'data', ...args]);
       expect(r.code, args.join(' ')).toBe(ExitCode.Usage);
     }
-    expect((await run(['export', 'add', '/data'])).code).toBe(ExitCode.Usage);
+    expect((await run(['export', 'add', '/data', '--clients', '*'])).code, 'no --fs').toBe(ExitCode.Usage);
+    const noClients = await run(['export', 'add', '/data', '--fs', 'data']);
+    expect(noClients.code, 'no --clients').toBe(ExitCode.Usage);
+    expect(noClients.err).toContain("required option '--clients <list>' not specified");
     expect(api.requests).toHaveLength(0);
   });
 
   it('a path the API refuses shows its field message (400 is exit 2); an unknown filesystem is exit 3', async () => {
     api.addFilesystem('data', GiB);
-    const r = await run(['export', 'add', '/data/../etc', '--fs', 'data']);
+    const r = await run(['export', 'add', '/data/../etc', '--fs', 'data', '--clients', '*']);
     expect(r.code).toBe(ExitCode.Usage);
     expect(r.err).toContain('\n  path: path must be absolute and normalised');
-    expect((await run(['export', 'add', '/x', '--fs', 'nope'])).code).toBe(ExitCode.NotFound);
+    expect((await run(['export', 'add', '/x', '--fs', 'nope', '--clients', '*'])).code).toBe(ExitCode.NotFound);
   });
 
   it('list shows filesystem names; set changes only the flags given; remove deletes', async () => {
@@ -287,9 +306,12 @@ describe('exports', () => {
     expect(list.out).toMatch(/^\/a\s+data\s+ro\s+h1\s+all\s+1\s+2\s+no$/m);
     expect(list.out).toMatch(/^\/b\s+other\s+rw\s+-\s+none\s+3\s+4\s+yes$/m);
 
-    const set = await run(['export', 'set', '/b', '--clients', '10.1.0.0/16', '--root-squash', '--fs', 'data']);
+    const set = await run(['export', 'set', '/b', '--clients', '10.1.0.0/16', '--root-squash']);
     expect(set.code, set.err).toBe(0);
-    expect(sent('PATCH', '/exports/e3')[0]?.body).toEqual({ clients: ['10.1.0.0/16'], rootSquash: true, filesystemId: f.id });
+    expect(sent('PATCH', '/exports/e3')[0]?.body).toEqual({ clients: ['10.1.0.0/16'], rootSquash: true });
+    expect(set.out).toBe('export /b: rw, clients 10.1.0.0/16, squash root, anon 3:4, secure\n');
+    // An export stays on its filesystem: the API's update has no such field.
+    expect((await run(['export', 'set', '/b', '--fs', 'data'])).code).toBe(ExitCode.Usage);
     expect((await run(['export', 'set', '/b'])).code).toBe(ExitCode.Usage);
     expect((await run(['export', 'set', '/nope', '--ro'])).code).toBe(ExitCode.NotFound);
 
@@ -302,7 +324,7 @@ describe('exports', () => {
 });
 
 function job(id: string, state: string, progress: number, detail: Record<string, unknown> | null = null, error: string | null = null, type = 'scrub'): JobDoc {
-  return { id, type, params: { filesystemId: 'f1' }, state, progress, detail, result: state === 'succeeded' ? { blocksChecked: 10, damaged: 0 } : null, error };
+  return { id, type, params: { filesystemId: 'f1', fsid: '7' }, state, progress, detail, result: state === 'succeeded' ? { blocksChecked: 10, damaged: 0 } : null, error };
 }
 
 describe('jobs', () => {
@@ -369,11 +391,14 @@ describe('jobs', () => {
   });
 
   it('list and cancel', async () => {
-    api.jobs.push(job('j6', 'running', 0.3), job('j7', 'succeeded', 1), job('j8', 'queued', 0));
+    const f = api.addFilesystem('data', GiB);
+    api.jobs.push({ ...job('j6', 'running', 0.3), params: { filesystemId: f.id, fsid: f.fsid } }, job('j7', 'succeeded', 1), job('j8', 'queued', 0));
     const l = await run(['job', 'list']);
     expect(l.code).toBe(0);
-    expect(l.out).toMatch(/^ID\s+TYPE\s+STATE\s+PROGRESS\s+TARGET\s+CREATED\s+ERROR$/m);
-    expect(l.out).toMatch(/^j6\s+scrub\s+running\s+30%\s+f1\s+-\s+-$/m);
+    expect(l.out).toMatch(/^ID\s+TYPE\s+STATE\s+PROGRESS\s+FILESYSTEM\s+CREATED\s+ERROR$/m);
+    expect(l.out).toMatch(/^j6\s+scrub\s+running\s+30%\s+data\s+-\s+-$/m);
+    // A job whose filesystem is gone names it by its engine id.
+    expect(l.out).toMatch(/^j7\s+scrub\s+succeeded\s+100%\s+fsid 7\s+-\s+-$/m);
     expect(l.out.trimEnd().split('\n')).toHaveLength(4);
     const c = await run(['job', 'cancel', 'j6']);
     expect(c.code, c.err).toBe(0);

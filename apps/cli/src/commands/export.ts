@@ -1,7 +1,8 @@
 /**
  * `ferry export add|list|set|remove`. An export is addressed by its path (unique) and names its
  * filesystem by name; both resolve to ids here. `set` sends only the flags given, so a rule the
- * user did not mention keeps its value. The API applies a change to the movers within a second.
+ * user did not mention keeps its value (an export stays on its filesystem: the API's update has
+ * no filesystem field). The API applies a change to the movers within a second.
  */
 import { Command, Option } from 'commander';
 import type { ExportDoc } from '../api-types';
@@ -11,6 +12,7 @@ import { str, table, yesNo } from '../render';
 import { exportByPath, fetchList, filesystemByName, namesById, pageFooter, pageOptions, type PageFlags } from './lists';
 
 interface RuleFlags {
+  /** `add` only. */
   fs?: string;
   clients?: string[];
   ro?: boolean;
@@ -25,12 +27,14 @@ interface RuleFlags {
 
 const ID_MAX = 2 ** 32 - 1;
 
-function ruleOptions(cmd: Command, fsRequired: boolean): Command {
-  const fsOpt = new Option('--fs <name>', fsRequired ? 'the filesystem to export' : 'move the export to another filesystem');
-  if (fsRequired) fsOpt.makeOptionMandatory();
+/** The rule flags of `add` and `set`; `add` also names the filesystem and must name the clients. */
+function ruleOptions(cmd: Command, adding: boolean): Command {
+  if (adding) cmd.requiredOption('--fs <name>', 'the filesystem to export');
+  // No default client list: exporting to everyone must be asked for (`--clients '*'`).
+  const clients = new Option('--clients <list>', `comma-separated clients allowed to mount: *, IP addresses, CIDR blocks (e.g. 10.0.0.0/8,192.168.1.7)${adding ? '' : '; replaces the list'}`).argParser(listArg);
+  if (adding) clients.makeOptionMandatory();
   return cmd
-    .addOption(fsOpt)
-    .option('--clients <list>', 'comma-separated client rules: host names, addresses, CIDR networks, *', listArg)
+    .addOption(clients)
     .addOption(new Option('--ro', 'read-only').conflicts('rw'))
     .addOption(new Option('--rw', 'read-write').conflicts('ro'))
     .option('--root-squash', 'map uid 0 to the anonymous user')
@@ -68,7 +72,7 @@ function squash(e: ExportDoc): string {
 export function registerExport(program: Command, ctx: Context): void {
   const exp = program.command('export').description('NFS exports: which clients may mount which filesystem, and how');
 
-  ruleOptions(exp.command('add').description('export a filesystem at a path').argument('<path>', 'export path, e.g. /data'), true).action(async (path: string, o: RuleFlags) => {
+  ruleOptions(exp.command('add').description('export a filesystem at a path').argument('<path>', 'export path: absolute and normalised, e.g. /data'), true).action(async (path: string, o: RuleFlags) => {
     const f = await filesystemByName(ctx, o.fs ?? '');
     const res = await ctx.api().request<ExportDoc | undefined>('POST', '/exports', { body: { path, filesystemId: f.id, ...ruleBody(o) } });
     if (ctx.json) return ctx.printJson(res.body ?? null);
@@ -101,9 +105,8 @@ export function registerExport(program: Command, ctx: Context): void {
 
   ruleOptions(exp.command('set').description('change the rules of an export (only the flags given)').argument('<path>', 'export path'), false).action(async (path: string, o: RuleFlags) => {
     const body = ruleBody(o);
-    if (o.fs === undefined && Object.keys(body).length === 0) throw new CliError(`export set ${path}: nothing to change (give at least one flag; see ferry export set --help)`, ExitCode.Usage);
+    if (Object.keys(body).length === 0) throw new CliError(`export set ${path}: nothing to change (give at least one flag; see ferry export set --help)`, ExitCode.Usage);
     const e = await exportByPath(ctx, path);
-    if (o.fs !== undefined) body.filesystemId = (await filesystemByName(ctx, o.fs)).id;
     const res = await ctx.api().request<ExportDoc | undefined>('PATCH', `/exports/${encodeURIComponent(e.id)}`, { body });
     if (ctx.json) return ctx.printJson(res.body ?? null);
     ctx.out(`export ${path}: ${res.body ? describe(res.body) : 'changed'}`);

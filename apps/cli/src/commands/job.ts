@@ -11,7 +11,7 @@ import { FINAL_JOB_STATES } from '../api-types';
 import { Context, secondsArg } from '../context';
 import { CliError, ExitCode } from '../exit-code';
 import { num, pairs, percent, str, table } from '../render';
-import { fetchList, pageFooter, pageOptions, type PageFlags } from './lists';
+import { fetchList, namesById, pageFooter, pageOptions, type PageFlags } from './lists';
 
 export function registerJob(program: Command, ctx: Context): void {
   const job = program.command('job').description('long-running work: format, scrub, fsck');
@@ -20,7 +20,8 @@ export function registerJob(program: Command, ctx: Context): void {
     const page = await fetchList<JobDoc>(ctx, '/jobs', o);
     if (ctx.json) return ctx.printJson(page);
     if (page.items.length === 0 && page.total === 0) return ctx.out('no jobs');
-    ctx.out(table(['ID', 'TYPE', 'STATE', 'PROGRESS', 'TARGET', 'CREATED', 'ERROR'], page.items.map((j) => [j.id, str(j.type), str(j.state), percent(j.progress), jobTarget(j), str(j.createdAt), str(j.error)])));
+    const names = page.items.some((j) => typeof j.params?.filesystemId === 'string') ? await namesById(ctx, '/filesystems') : new Map<string, string>();
+    ctx.out(table(['ID', 'TYPE', 'STATE', 'PROGRESS', 'FILESYSTEM', 'CREATED', 'ERROR'], page.items.map((j) => [j.id, str(j.type), str(j.state), percent(j.progress), jobTarget(j, names), str(j.createdAt), str(j.error)])));
     const footer = pageFooter(page);
     if (footer !== undefined) ctx.out(footer);
   });
@@ -53,9 +54,12 @@ export function watchOptions(cmd: Command): Command {
     .option('--retry-for <seconds>', 'how long to keep polling while the API is unreachable (an admin-api restart)', secondsArg, 60);
 }
 
-function jobTarget(j: JobDoc): string {
+/** The filesystem a job works on: its name, else (deleted since) its engine id. */
+function jobTarget(j: JobDoc, names: Map<string, string>): string {
   const p = j.params ?? {};
-  return str(p.name ?? p.filesystemName ?? p.filesystemId ?? p.fsid);
+  const name = typeof p.filesystemId === 'string' ? names.get(p.filesystemId) : undefined;
+  if (name !== undefined) return name;
+  return p.fsid !== undefined ? `fsid ${str(p.fsid)}` : str(p.filesystemId);
 }
 
 /** Transient: the API is restarting or a proxy in front of it has no backend right now. */

@@ -31,7 +31,14 @@ export class FakeApi {
   exports: ExportDoc[] = [];
   movers: MoverDoc[] = [];
   jobs: JobDoc[] = [];
-  status: unknown = { version: '0.1.0', database: 'up', redis: 'not used', movers: { total: 1, healthy: 1 }, filesystems: 1, jobsRunning: 0 };
+  status: unknown = {
+    version: '0.1.0',
+    database: { ok: true, latencyMs: 0.42 },
+    redis: { configured: false, ok: null },
+    movers: { total: 1, healthy: 1 },
+    filesystems: { total: 2, byState: { ready: 1, creating: 1 } },
+    jobs: { running: 1, queued: 0 },
+  };
   /** Successive answers of GET /jobs/{id}; the last one repeats. */
   readonly jobScript = new Map<string, JobDoc[]>();
   /** Answers before any routing when it returns one (outages, odd statuses). */
@@ -111,7 +118,7 @@ export class FakeApi {
         if (typeof b.sizeBytes !== 'number') return problem(400, 'Bad Request', 'validation failed', { sizeBytes: ['sizeBytes must be an integer'] });
         if (this.filesystems.some((f) => f.name === b.name)) return problem(409, 'Conflict', `a filesystem named "${b.name}" exists`);
         const f = this.addFilesystem(b.name, b.sizeBytes, { state: 'creating' });
-        const job: JobDoc = { id: randomUUID(), type: 'format', params: { filesystemId: f.id, name: f.name }, state: 'queued', progress: 0, detail: null, result: null, error: null };
+        const job: JobDoc = { id: randomUUID(), type: 'format', params: { filesystemId: f.id, fsid: f.fsid, sizeBytes: f.sizeBytes }, state: 'queued', progress: 0, detail: null, result: null, error: null };
         this.jobs.push(job);
         this.onFormatJob?.(job);
         return { status: 202, body: { filesystem: f, job } };
@@ -135,6 +142,7 @@ export class FakeApi {
       }
       case 'POST exports': {
         if (typeof b.path !== 'string' || !b.path.startsWith('/') || b.path.split('/').slice(1).some((s) => s === '' || s === '.' || s === '..')) return problem(400, 'Bad Request', 'validation failed', [{ field: 'path', message: 'path must be absolute and normalised' }]);
+        if (!Array.isArray(b.clients) || b.clients.length === 0) return problem(400, 'Bad Request', 'validation failed', { clients: ['clients must contain at least 1 elements'] });
         const f = this.filesystems.find((x) => x.id === b.filesystemId);
         if (f === undefined) return problem(404, 'Not Found', `filesystem ${String(b.filesystemId)} not found`);
         if (this.exports.some((e) => e.path === b.path)) return problem(409, 'Conflict', `${b.path} is exported already`);
@@ -145,6 +153,8 @@ export class FakeApi {
       case 'PATCH exports/:id': {
         const e = this.exports.find((x) => x.id === id);
         if (e === undefined) return problem(404, 'Not Found', `export ${id} not found`);
+        const unknown = Object.keys(b).filter((k) => !['path', 'clients', 'access', 'rootSquash', 'allSquash', 'anonUid', 'anonGid', 'secure'].includes(k));
+        if (unknown.length > 0) return problem(400, 'Bad Request', 'validation failed', Object.fromEntries(unknown.map((k) => [k, [`property ${k} should not exist`]])));
         Object.assign(e, b);
         return { status: 200, body: e };
       }
