@@ -25,3 +25,14 @@ export {
   PG_FOREIGN_KEY_VIOLATION,
   PG_UNIQUE_VIOLATION,
 } from './errors';
+export type {
+  ExportRecord,
+  FsckReport,
+  FsUsage,
+  PoolDeviceInfo,
+  PoolInfo,
+  Progress,
+  ScrubReport,
+  StorageHost,
+} from './storage-host';
+export { loadExportRecords } from './export-records';
