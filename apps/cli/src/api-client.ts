@@ -79,7 +79,7 @@ export interface ApiResponse<T> {
   body: T;
 }
 
-type Query = Record<string, string | number | undefined>;
+export type Query = Record<string, string | number | undefined>;
 
 const NET_ERRORS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
@@ -104,16 +104,16 @@ export class ApiClient {
   }
 
   /** One page as the API returns it. */
-  page<T>(path: string, limit: number, offset: number): Promise<Page<T>> {
-    return this.get<Page<T>>(path, { limit, offset }).then((p) => checkPage(p, path));
+  page<T>(path: string, limit: number, offset: number, filter: Query = {}): Promise<Page<T>> {
+    return this.get<Page<T>>(path, { ...filter, limit, offset }).then((p) => checkPage(p, path));
   }
 
   /** Every item of a list, page by page; the document has the shape of one page holding them all. */
-  async all<T>(path: string, pageSize: number): Promise<Page<T>> {
+  async all<T>(path: string, pageSize: number, filter: Query = {}): Promise<Page<T>> {
     const items: T[] = [];
     let total = 0;
     for (;;) {
-      const p = await this.page<T>(path, pageSize, items.length);
+      const p = await this.page<T>(path, pageSize, items.length, filter);
       items.push(...p.items);
       total = p.total;
       // An empty page ends the walk even if `total` says otherwise (items deleted meanwhile).

@@ -48,7 +48,8 @@ export interface MoverDoc {
   filesystems?: unknown[];
 }
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 export interface JobDoc {
   id: string;

@@ -400,6 +400,10 @@ describe('jobs', () => {
     // A job whose filesystem is gone names it by its engine id.
     expect(l.out).toMatch(/^j7\s+scrub\s+succeeded\s+100%\s+fsid 7\s+-\s+-$/m);
     expect(l.out.trimEnd().split('\n')).toHaveLength(4);
+    const running = await run(['job', 'list', '--state', 'running', '--json']);
+    expect(sent('GET', '/jobs').pop()?.query).toEqual({ state: 'running', limit: '2', offset: '0' });
+    expect((JSON.parse(running.out) as { items: JobDoc[] }).items.map((j) => j.id)).toEqual(['j6']);
+    expect((await run(['job', 'list', '--state', 'done'])).code).toBe(ExitCode.Usage);
     const c = await run(['job', 'cancel', 'j6']);
     expect(c.code, c.err).toBe(0);
     expect(c.out).toBe('job j6: cancel requested (state cancelled)\n');

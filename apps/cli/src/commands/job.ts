@@ -4,10 +4,10 @@
  * otherwise. A watch outlives a restart of the admin API: while the API is unreachable or
  * answers 502/503/504 it keeps polling for `--retry-for` seconds before giving up (exit 5).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import type { JobDoc } from '../api-types';
-import { FINAL_JOB_STATES } from '../api-types';
+import { FINAL_JOB_STATES, JOB_STATES } from '../api-types';
 import { Context, secondsArg } from '../context';
 import { CliError, ExitCode } from '../exit-code';
 import { num, pairs, percent, str, table } from '../render';
@@ -16,15 +16,17 @@ import { fetchList, namesById, pageFooter, pageOptions, type PageFlags } from '.
 export function registerJob(program: Command, ctx: Context): void {
   const job = program.command('job').description('long-running work: format, scrub, fsck');
 
-  pageOptions(job.command('list').description('list jobs with their state and progress')).action(async (o: PageFlags) => {
-    const page = await fetchList<JobDoc>(ctx, '/jobs', o);
-    if (ctx.json) return ctx.printJson(page);
-    if (page.items.length === 0 && page.total === 0) return ctx.out('no jobs');
-    const names = page.items.some((j) => typeof j.params?.filesystemId === 'string') ? await namesById(ctx, '/filesystems') : new Map<string, string>();
-    ctx.out(table(['ID', 'TYPE', 'STATE', 'PROGRESS', 'FILESYSTEM', 'CREATED', 'ERROR'], page.items.map((j) => [j.id, str(j.type), str(j.state), percent(j.progress), jobTarget(j, names), str(j.createdAt), str(j.error)])));
-    const footer = pageFooter(page);
-    if (footer !== undefined) ctx.out(footer);
-  });
+  pageOptions(job.command('list').description('list jobs with their state and progress'))
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
+    .action(async (o: PageFlags & { state?: string }) => {
+      const page = await fetchList<JobDoc>(ctx, '/jobs', o, { state: o.state });
+      if (ctx.json) return ctx.printJson(page);
+      if (page.items.length === 0 && page.total === 0) return ctx.out('no jobs');
+      const names = page.items.some((j) => typeof j.params?.filesystemId === 'string') ? await namesById(ctx, '/filesystems') : new Map<string, string>();
+      ctx.out(table(['ID', 'TYPE', 'STATE', 'PROGRESS', 'FILESYSTEM', 'CREATED', 'ERROR'], page.items.map((j) => [j.id, str(j.type), str(j.state), percent(j.progress), jobTarget(j, names), str(j.createdAt), str(j.error)])));
+      const footer = pageFooter(page);
+      if (footer !== undefined) ctx.out(footer);
+    });
 
   watchOptions(job.command('watch').description('follow a job until it ends; the exit code is its outcome').argument('<id>', 'job id'))
     .addHelpText('after', '\nExits 0 when the job succeeds, 1 when it fails or is cancelled (the error is printed), 3 for an unknown id.')

@@ -4,7 +4,7 @@
  * found (the API has no name filter in its contract).
  */
 import type { Command } from 'commander';
-import type { Page } from '../api-client';
+import type { Page, Query } from '../api-client';
 import type { ExportDoc, FilesystemDoc } from '../api-types';
 import { Context, MAX_PAGE, intArg } from '../context';
 import { CliError, ExitCode } from '../exit-code';
@@ -20,9 +20,9 @@ export function pageOptions(cmd: Command): Command {
     .option('--offset <n>', 'skip the first N items (one page)', intArg(0, Number.MAX_SAFE_INTEGER));
 }
 
-export function fetchList<T>(ctx: Context, path: string, flags: PageFlags): Promise<Page<T>> {
-  if (flags.limit === undefined && flags.offset === undefined) return ctx.api().all<T>(path, ctx.pageSize);
-  return ctx.api().page<T>(path, flags.limit ?? 50, flags.offset ?? 0);
+export function fetchList<T>(ctx: Context, path: string, flags: PageFlags, filter: Query = {}): Promise<Page<T>> {
+  if (flags.limit === undefined && flags.offset === undefined) return ctx.api().all<T>(path, ctx.pageSize, filter);
+  return ctx.api().page<T>(path, flags.limit ?? 50, flags.offset ?? 0, filter);
 }
 
 /** "items 3-4 of 9" under a table that shows one page only. */

@@ -112,7 +112,10 @@ export class FakeApi {
       case 'GET movers':
         return this.list(this.movers, r);
       case 'GET jobs':
-        return this.list(this.jobs, r);
+        return this.list(
+          this.jobs.filter((j) => r.query.state === undefined || j.state === r.query.state),
+          r,
+        );
       case 'POST filesystems': {
         if (typeof b.name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(b.name)) return problem(400, 'Bad Request', 'validation failed', [{ field: 'name', message: 'name must match [a-z0-9][a-z0-9._-]{0,62}' }]);
         if (typeof b.sizeBytes !== 'number') return problem(400, 'Bad Request', 'validation failed', { sizeBytes: ['sizeBytes must be an integer'] });
@@ -185,6 +188,8 @@ export class FakeApi {
   }
 
   private list<T>(all: T[], r: RecordedRequest): Answer {
+    const unknown = Object.keys(r.query).filter((k) => !['limit', 'offset', ...(r.path.endsWith('/jobs') ? ['state'] : [])].includes(k));
+    if (unknown.length > 0) return problem(400, 'Bad Request', 'validation failed', Object.fromEntries(unknown.map((k) => [k, [`property ${k} should not exist`]])));
     const limit = r.query.limit === undefined ? 50 : Number(r.query.limit);
     const offset = r.query.offset === undefined ? 0 : Number(r.query.offset);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) return problem(400, 'Bad Request', 'validation failed', [{ field: 'limit', message: 'limit must be from 1 to 500' }]);
