@@ -204,7 +204,8 @@ export function problemMessage(status: number, body: unknown): string | undefine
   if (title === undefined && detail === undefined) return undefined;
   let msg = `${title ?? `HTTP ${status}`} (${status})`;
   if (detail !== undefined && detail !== title) msg += `: ${detail}`;
-  for (const line of fieldErrors(p.errors)) msg += `\n  ${line}`;
+  // Field lines the detail already spells out are not repeated.
+  for (const line of fieldErrors(p.errors)) if (detail === undefined || !detail.includes(line)) msg += `\n  ${line}`;
   return msg;
 }
 

@@ -183,6 +183,10 @@ describe('fs create, grow, delete', () => {
     const bad = await run(['fs', 'create', 'Bad_Name', '--size', '1G']);
     expect(bad.code).toBe(ExitCode.Usage);
     expect(bad.err).toContain('Bad Request (400): validation failed\n  name: name must match [a-z0-9][a-z0-9._-]{0,62}');
+    // A detail that already names the field errors is not followed by them again.
+    api.intercept = () => problem(400, 'Bad Request', 'invalid request: name: too long', { name: ['too long'], sizeBytes: ['must be an integer'] });
+    const dup2 = await run(['fs', 'create', 'x', '--size', '1G']);
+    expect(dup2.err).toBe('ferry: Bad Request (400): invalid request: name: too long\n  sizeBytes: must be an integer\n');
   });
 
   it('create --wait follows the format job to success, line by line off a terminal', async () => {
