@@ -23,3 +23,31 @@ export function setupAdminApp(app: INestApplication, version: string): OpenAPIOb
   SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: `${OPENAPI_PATH}-json` });
   return document;
 }
+
+/**
+ * The committed openapi.json, generated from the code alone: the module is built with a
+ * DataSource that never connects and doubles for queue and bus (nothing is initialised, so no
+ * bootstrap runs). Deterministic: the same code gives the same bytes.
+ */
+export async function generateOpenApiJson(version: string): Promise<string> {
+  const { Module } = await import('@nestjs/common');
+  const { NestFactory } = await import('@nestjs/core');
+  const { createDataSource, InProcessEventBus } = await import('@ferry/control');
+  const { AdminModule } = await import('./admin.module');
+  const silent = { info: () => {}, warn: () => {}, error: () => {} };
+  const forRoot = AdminModule.forRoot({
+    dataSource: createDataSource({ url: 'postgres://openapi@127.0.0.1:1/never-connected' }),
+    jobs: { enqueue: () => Promise.reject(new Error('unused')), cancel: () => Promise.resolve() },
+    events: new InProcessEventBus(),
+    logger: silent,
+    version,
+  });
+  @Module({ imports: [forRoot] })
+  class OpenApiRootModule {}
+  const app = await NestFactory.create(OpenApiRootModule, { bodyParser: false, logger: false, abortOnError: false });
+  try {
+    return `${JSON.stringify(buildOpenApiDocument(app, version), null, 2)}\n`;
+  } finally {
+    await app.close();
+  }
+}

@@ -65,7 +65,7 @@ export class StatusService {
         else jobs.queued = Number(r.n);
       }
     }
-    return { version: this.options.version ?? packageVersion(), database, redis, movers, filesystems, jobs };
+    return { version: this.options.version ?? ferryVersion(), database, redis, movers, filesystems, jobs };
   }
 
   async audit(limit: number, offset: number): Promise<Page<AuditLogEntity>> {
@@ -79,7 +79,7 @@ export class StatusService {
 }
 
 /** The version in Ferry's package.json, found upwards from this file (source or dist). */
-function packageVersion(): string {
+export function ferryVersion(): string {
   if (cachedVersion !== undefined) return cachedVersion;
   for (let dir = __dirname; ; dir = dirname(dir)) {
     try {

@@ -146,7 +146,7 @@ export async function startHarness(extra: Partial<AdminModuleOptions> = {}): Pro
   class TestRootModule {}
 
   const app = await NestFactory.create(TestRootModule, { bodyParser: false, logger: ['error'], abortOnError: false });
-  setupAdminApp(app, '0.0.0-test');
+  setupAdminApp(app, options.version ?? '0.0.0-test');
   await app.init();
   const adminToken = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
   return {
