@@ -145,12 +145,23 @@ export async function startHarness(extra: Partial<AdminModuleOptions> = {}): Pro
   @Module({ imports: [AdminModule.forRoot(options)] })
   class TestRootModule {}
 
-  const app = await NestFactory.create(TestRootModule, { bodyParser: false, logger: ['error'], abortOnError: false });
-  setupAdminApp(app, options.version ?? '0.0.0-test');
-  await app.init();
-  const adminToken = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  let app: INestApplication | undefined;
+  let adminToken: string;
+  try {
+    app = await NestFactory.create(TestRootModule, { bodyParser: false, logger: ['error'], abortOnError: false });
+    setupAdminApp(app, options.version ?? '0.0.0-test');
+    await app.init();
+    adminToken = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  } catch (err) {
+    // A harness that does not start leaves no database or directory behind.
+    await app?.close().catch(() => undefined);
+    await ds.destroy();
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
-    app,
+    app: app!,
     server: app.getHttpServer(),
     ds,
     db,
@@ -161,7 +172,7 @@ export async function startHarness(extra: Partial<AdminModuleOptions> = {}): Pro
     adminToken,
     logs,
     async close() {
-      await app.close();
+      await app!.close();
       await ds.destroy();
       await db.drop();
       await rm(dataDir, { recursive: true, force: true });
