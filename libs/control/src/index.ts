@@ -36,3 +36,4 @@ export type {
   StorageHost,
 } from './storage-host';
 export { loadExportRecords } from './export-records';
+export * from './jobs';
