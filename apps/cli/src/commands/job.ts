@@ -2,7 +2,8 @@
  * `ferry job list|watch|cancel`. `watch` polls the job until it ends and exits with its outcome
  * (0 succeeded, 1 failed or cancelled): a progress bar on a terminal, one plain line per change
  * otherwise. A watch outlives a restart of the admin API: while the API is unreachable or
- * answers 502/503/504 it keeps polling for `--retry-for` seconds before giving up (exit 5).
+ * answers 502/503/504 it keeps polling for `--retry-for` seconds before giving up with that
+ * error's exit code (5 unreachable, 1 for a 5xx).
  */
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
