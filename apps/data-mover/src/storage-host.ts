@@ -65,6 +65,8 @@ export class MoverStorageHost implements StorageHost {
   private pool?: Pool;
   private nfs?: NfsService;
   private readonly served = new Map<bigint, Served>();
+  /** Taken offline by fsck until it is served again. */
+  private readonly offline = new Set<bigint>();
   private readonly chains = new Map<bigint, Promise<unknown>>();
   private readonly log: HostLogger;
 
@@ -249,6 +251,7 @@ export class MoverStorageHost implements StorageHost {
       signal.throwIfAborted();
       this.log.info({ fsid: fsid.toString() }, 'fsck: taking the filesystem offline');
       await this.unserve(fsid, s);
+      this.offline.add(fsid);
       try {
         const volumeReport = await verifyVolume(s.space);
         const ro = await openVolume(s.space, { readOnly: true, cachePages: 256 });
@@ -266,6 +269,7 @@ export class MoverStorageHost implements StorageHost {
         }
       } finally {
         // Served again whatever the outcome: same fsid, same inodes, so client handles stay valid.
+        this.offline.delete(fsid);
         const volume = await openVolume(s.space, { random: this.opts.random, logger: this.log });
         await this.serve(fsid, s.space, volume);
         this.log.info({ fsid: fsid.toString() }, 'fsck: filesystem served again');
@@ -344,8 +348,9 @@ export class MoverStorageHost implements StorageHost {
 
   private requireServed(fsid: bigint): Served {
     const s = this.served.get(fsid);
-    if (!s) throw new ControlError(ControlErrorCode.NotFound, `filesystem ${fsid} is not served by this data mover`);
-    return s;
+    if (s) return s;
+    if (this.offline.has(fsid)) throw new ControlError(ControlErrorCode.Conflict, `filesystem ${fsid} is offline for fsck`);
+    throw new ControlError(ControlErrorCode.NotFound, `filesystem ${fsid} is not served by this data mover`);
   }
 }
 

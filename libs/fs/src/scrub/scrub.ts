@@ -182,6 +182,8 @@ export async function scrubFileSystem(volume: Volume, fs: FileSystem, opts: Scru
       }
     };
     await Promise.all(Array.from({ length: readsInFlight }, worker));
+    // Cancelled meanwhile (the filesystem may be closing): its reads are not evidence of damage.
+    check();
     for (const s of suspects) {
       const why = await recheck(volume, fs, s.ino, s.fileBlock);
       if (why === undefined) result.recheckedClean++;
