@@ -1,7 +1,7 @@
 // Goal: the environment parser gives the documented defaults and refuses malformed values by name.
 // Method: call loadMoverConfig with hand-made environments and compare fields or error text.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadMoverConfig, parseSize } from './config';
+import { ConfigError, loadControlConfig, loadMoverConfig, parseSize } from './config';
 
 describe('loadMoverConfig', () => {
   it('gives the embedded defaults', () => {
@@ -28,5 +28,21 @@ describe('loadMoverConfig', () => {
     expect(parseSize('X', '512M')).toBe(512 * 1024 * 1024);
     expect(parseSize('X', '1TiB')).toBe(1024 ** 4);
     expect(parseSize('X', '4096')).toBe(4096);
+  });
+});
+
+describe('loadControlConfig', () => {
+  it('is embedded without URLs', () => {
+    expect(loadControlConfig({})).toEqual({ databaseUrl: undefined, redisUrl: undefined, moverName: undefined });
+  });
+  it('reads the URLs and the mover name', () => {
+    const c = loadControlConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/ferry', REDIS_URL: 'redis://127.0.0.1:6379', FERRY_MOVER_NAME: 'mover-0' });
+    expect(c).toEqual({ databaseUrl: 'postgres://u@127.0.0.1:5432/ferry', redisUrl: 'redis://127.0.0.1:6379', moverName: 'mover-0' });
+  });
+  it('refuses malformed values by name', () => {
+    expect(() => loadControlConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL: not a URL/);
+    expect(() => loadControlConfig({ DATABASE_URL: 'mysql://x/y' })).toThrow(/DATABASE_URL: expected a postgres/);
+    expect(() => loadControlConfig({ REDIS_URL: 'http://x' })).toThrow(/REDIS_URL/);
+    expect(() => loadControlConfig({ FERRY_MOVER_NAME: 'a b' })).toThrow(/FERRY_MOVER_NAME/);
   });
 });

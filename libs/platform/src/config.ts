@@ -88,3 +88,37 @@ export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): Mo
     busyPollUs: int(env, 'FERRY_BUSY_POLL_US', DEFAULT_BUSY_POLL_US, 0, 10_000),
   };
 }
+
+export interface ControlConfig {
+  /** PostgreSQL of the control plane; unset = an embedded PostgreSQL in the data directory. */
+  databaseUrl?: string;
+  /** Redis for BullMQ jobs and events; unset = in-process queue and events. */
+  redisUrl?: string;
+  /** This mover's name in the control plane; unset = the host name. */
+  moverName?: string;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name}: not a URL (example: ${protocols[0]}//host:port/...)`);
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(`${name}: expected a ${protocols.join(' or ')} URL, got ${u.protocol}`);
+  return raw;
+}
+
+export function loadControlConfig(env: Env = process.env): ControlConfig {
+  const moverName = env.FERRY_MOVER_NAME || undefined;
+  if (moverName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(moverName)) {
+    throw new ConfigError(`FERRY_MOVER_NAME=${moverName}: letters, digits, '.', '_' and '-' (at most 63)`);
+  }
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    moverName,
+  };
+}

@@ -1,3 +1,3 @@
-export { ConfigError, loadMoverConfig, parseSize, type MoverConfig } from './config';
+export { ConfigError, loadControlConfig, loadMoverConfig, parseSize, type ControlConfig, type MoverConfig } from './config';
 export { createLogger, type Logger } from './logger';
 export { MoverMetrics } from './metrics';
