@@ -15,6 +15,8 @@ export interface MoverOptions {
   nfsPort?: number;
   httpPort?: number;
   env?: Record<string, string>;
+  /** The program: the bare data mover (default) or the embedded start (FERRY_MAIN). */
+  entry?: string;
 }
 
 export class MoverProcess {
@@ -32,7 +34,8 @@ export class MoverProcess {
   }
 
   static async start(opts: MoverOptions = {}): Promise<MoverProcess> {
-    if (!existsSync(MOVER_MAIN)) throw new Error(`${MOVER_MAIN} missing: run "npm run build" first`);
+    const entry = opts.entry ?? MOVER_MAIN;
+    if (!existsSync(entry)) throw new Error(`${entry} missing: run "npm run build" first`);
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
     mkdirSync(dataDir, { recursive: true });
     const m = new MoverProcess(dataDir, opts);
@@ -54,7 +57,7 @@ export class MoverProcess {
   async spawn(): Promise<void> {
     const log = createWriteStream(this.logPath, { flags: 'a' });
     await new Promise((r) => log.once('open', r));
-    const child = spawn(process.execPath, [MOVER_MAIN], {
+    const child = spawn(process.execPath, [this.opts.entry ?? MOVER_MAIN], {
       env: {
         ...process.env,
         FERRY_DATA_DIR: this.dataDir,
@@ -124,6 +127,15 @@ export class MoverProcess {
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const get = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
     return { rssKiB: get('VmRSS'), peakKiB: get('VmHWM') };
+  }
+
+  /** The first admin token of the embedded start (written at its first start). */
+  adminToken(): string {
+    return readFileSync(join(this.dataDir, 'admin-token'), 'utf8').trim();
+  }
+
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
   }
 
   url(path = '/export'): string {

@@ -23,5 +23,7 @@ export const NFSVM = (): string => resolve(sharedDir(), 'tools/nfsvm/nfsvm');
 /** The built tree; FERRY_DIST lets a test run use a private build while others rebuild dist/. */
 export const DIST = process.env.FERRY_DIST ? resolve(process.env.FERRY_DIST) : resolve(REPO, 'dist');
 export const MOVER_MAIN = resolve(DIST, 'apps/data-mover/src/main.js');
+/** The embedded start (`npm start`): admin API, jobs and one mover in one process. */
+export const FERRY_MAIN = resolve(DIST, 'apps/admin-api/src/main.js');
 export const CLI_MAIN = resolve(DIST, 'apps/cli/src/main.js');
 export const NFSBENCH = resolve(REPO, '.tmp/nfsbench/nfsbench');
