@@ -142,7 +142,7 @@ async function bootstrap(): Promise<void> {
         return {
           module: RootModule,
           imports: [
-            MoverModule.forRoot(config, logger),
+            MoverModule.forRoot(config, logger, 'control'),
             AdminModule.forRoot({
               dataSource: ds,
               storageHost: host,

@@ -14,7 +14,7 @@ import { Pool } from '@ferry/pool';
 import type { Timespec } from '@ferry/fs';
 import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, isInitialized, markInitialized, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
 import { MoverStorageHost } from './storage-host';
-import { CONFIG, LOGGER } from './tokens';
+import { CONFIG, EXPORTS_SOURCE, LOGGER, type ExportsSource } from './tokens';
 
 const PROG_NFS = 100003;
 const PROG_MOUNT = 100005;
@@ -44,6 +44,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
   constructor(
     @Inject(CONFIG) private readonly config: MoverConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(EXPORTS_SOURCE) private readonly exportsSource: ExportsSource,
     private readonly metrics: MoverMetrics,
   ) {
     this.storageHost = new MoverStorageHost({
@@ -72,7 +73,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     await ensureDataDir(dataDir);
     await lockDataDir(dataDir);
     const handleKey = await loadHandleKey(dataDir);
-    const exports = await loadExports(dataDir);
+    const exports = this.exportsSource === 'file' ? await loadExports(dataDir) : [];
     const nfs = new NfsService({
       filesystems: new Map(),
       exports,

