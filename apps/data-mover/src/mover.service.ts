@@ -52,6 +52,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
       clock: nowTimespec,
       random: (n) => randomBytes(n),
       writeBufferBytes: this.config.writeBufferBytes,
+      scrubBytesPerSecond: this.config.scrubBytesPerSecond,
     });
   }
 

@@ -1,7 +1,8 @@
 // Goal: the mover's StorageHost serves several filesystems from one pool and does what the
 // control plane asks of it: create (idempotently, also after an interrupted format), grow while
-// served, usage, scrub, fsck offline with handles valid afterwards, delete, export changes that
-// refuse the next NFS call, and a restart that finds every filesystem again.
+// served, usage, scrub (at its configured rate), fsck offline with handles valid afterwards,
+// delete, export changes that refuse the next NFS call, and a restart that finds every filesystem
+// again.
 // Method: a real pool file in a temp dir, the real engine and NfsService; NFS calls go over TCP
 // through the RPC server to the repo's independent NFSv3 client (test/support).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,11 +37,11 @@ function exportOf(fsid: bigint, path: string, clients: string[]): ExportRecord {
   return { path, fsid, clients, access: 'rw', rootSquash: false, allSquash: false, anonUid: 65534, anonGid: 65534, secure: false };
 }
 
-async function start(dir: string, create: boolean): Promise<{ pool: Pool; host: MoverStorageHost; nfs: NfsService }> {
+async function start(dir: string, create: boolean, scrubBytesPerSecond?: number): Promise<{ pool: Pool; host: MoverStorageHost; nfs: NfsService }> {
   const dev = join(dir, 'dev0.img');
   const pool = create ? await Pool.create([dev], { createSizeBytes: 40 * SLICE, sliceBytes: SLICE }) : await Pool.open([dev]);
   const nfs = new NfsService({ filesystems: new Map(), exports: [], handleKey: Buffer.alloc(32, 7), logger: quiet });
-  const host = new MoverStorageHost({ logger: quiet, clock, random: (n) => Buffer.alloc(n, 3), writeBufferBytes: 4 * 1024 * 1024 });
+  const host = new MoverStorageHost({ logger: quiet, clock, random: (n) => Buffer.alloc(n, 3), writeBufferBytes: 4 * 1024 * 1024, scrubBytesPerSecond });
   host.attach(pool, nfs);
   for (const fsid of host.poolFilesystems()) await host.openFilesystem(fsid);
   return { pool, host, nfs };
@@ -186,6 +187,32 @@ describe('MoverStorageHost', () => {
     await t.host.deleteFilesystem(2n);
     expect(await settled).toBe('AbortError');
     expect(t.host.servedFilesystems()).toEqual([]);
+  });
+
+  it('scrubs at the configured rate, and delete still aborts a throttled scrub at once', async () => {
+    const rate = 8 * 1024 * 1024;
+    const t = await start(tmp(), true, rate);
+    cleanups.push(() => stop(t));
+    await t.host.createFilesystem(2n, 4 * SLICE_DATA);
+    const fs = t.host.fileSystem(2n)!;
+    for (let i = 0; i < 2; i++) await writeFile(fs, `f${i}`, fill(i + 1, 2 * 1024 * 1024));
+    const t0 = performance.now();
+    const r = await t.host.scrub(2n, () => undefined, new AbortController().signal);
+    const elapsedMs = performance.now() - t0;
+    expect(r.bytesChecked).toBe(4 * 1024 * 1024);
+    // 4 MiB at 8 MiB/s: 500 ms, less the limiter's 100 ms burst and one 256 KiB read.
+    expect(elapsedMs).toBeGreaterThanOrEqual(500 - 100 - ((256 * 1024) / rate) * 1000);
+
+    const running = t.host.scrub(2n, () => undefined, new AbortController().signal);
+    const settled = running.then(
+      () => 'finished',
+      (e: Error) => e.name,
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    const d0 = performance.now();
+    await t.host.deleteFilesystem(2n);
+    expect(await settled).toBe('AbortError');
+    expect(performance.now() - d0).toBeLessThan(1000);
   });
 
   it('narrowing the exports refuses the next NFS call with NFS3ERR_ACCES', async () => {

@@ -52,6 +52,8 @@ export interface MoverStorageHostOptions {
   writeBufferBytes?: number;
   /** Root directory of new filesystems (the embedded default is 0o777, owned by root). */
   rootMode?: number;
+  /** Average device read rate of a scrub (FERRY_SCRUB_RATE); 0 or unset = unlimited. */
+  scrubBytesPerSecond?: number;
 }
 
 interface Served {
@@ -228,6 +230,7 @@ export class MoverStorageHost implements StorageHost {
     try {
       const r = await scrubFileSystem(s.volume, s.fs, {
         signal: ac.signal,
+        maxBytesPerSecond: this.opts.scrubBytesPerSecond ?? 0,
         onProgress: (done, total, detail) => progress(done, total, { ...detail }),
       });
       if (r.damagedCount > 0) this.log.error({ fsid: fsid.toString(), damaged: r.damagedCount, first: r.damaged.slice(0, 10) }, 'scrub found damage');

@@ -23,6 +23,8 @@ export interface MoverConfig {
   writeBufferBytes: number;
   /** Microseconds the RPC loop keeps polling after a call instead of sleeping; 0 = off. */
   busyPollUs: number;
+  /** Average device read rate of an online scrub, bytes per second; 0 = unlimited. */
+  scrubBytesPerSecond: number;
 }
 
 export class ConfigError extends Error {
@@ -67,6 +69,17 @@ function int(env: Env, name: string, dflt: number, min: number, max: number): nu
   return Number(raw);
 }
 
+/** Per second, like FERRY_SCRUB_RATE: `256M` and `256M/s` are the same rate. */
+function rate(env: Env, name: string, dflt: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  return parseSize(name, raw.replace(/\s*\/\s*s(ec)?\s*$/i, ''));
+}
+
+/** A scrub's default pace: about an eighth of what it reads from a warm page cache (~1.9 GB/s),
+ * well under a disk's sequential rate, so client I/O keeps most of the device. */
+export const DEFAULT_SCRUB_BYTES_PER_SECOND = 256 * 1024 * 1024;
+
 /** See docs/benchmarks.md: what polling buys at one call in flight, and what it costs. */
 export const DEFAULT_BUSY_POLL_US = 0;
 
@@ -86,6 +99,7 @@ export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): Mo
     fsBytes: size(env, 'FERRY_FS_SIZE', 0),
     writeBufferBytes: size(env, 'FERRY_WRITE_BUFFER', 256 * 1024 * 1024),
     busyPollUs: int(env, 'FERRY_BUSY_POLL_US', DEFAULT_BUSY_POLL_US, 0, 10_000),
+    scrubBytesPerSecond: rate(env, 'FERRY_SCRUB_RATE', DEFAULT_SCRUB_BYTES_PER_SECOND),
   };
 }
 

@@ -1,6 +1,7 @@
 // Goal: the online scrub finds damaged data blocks and metadata pages of a live filesystem, and
 // only those: no false report while files are rewritten (and their old blocks reused) under it;
-// it reports progress and stops when cancelled.
+// it reports progress and stops when cancelled; with a rate limit it keeps under it and still
+// stops promptly when cancelled.
 // Method: an engine on a real MetaVolume over a real pool file in a temp dir; damage is garbage
 // written into the pool at the block's address through a second Space on the same filesystem.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -194,6 +195,38 @@ describe('online scrub', () => {
     });
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(lastDone).toBeLessThan(4 * 64);
+    await close(t);
+  });
+
+  it('keeps under maxBytesPerSecond on average', async () => {
+    const t = await fresh();
+    for (let i = 0; i < 4; i++) await writeFile(t.fs, `r${i}`, pattern(i, 2 * 1024 * 1024));
+    await t.volume.checkpoint();
+    const rate = 16 * 1024 * 1024;
+    const t0 = performance.now();
+    const r = await scrubFileSystem(t.volume, t.fs, { maxBytesPerSecond: rate });
+    const elapsedMs = performance.now() - t0;
+    expect(r.damaged).toEqual([]);
+    expect(r.bytesChecked).toBe(8 * 1024 * 1024);
+    // 8 MiB at 16 MiB/s is 500 ms; the limiter may grant its 100 ms burst and one 256 KiB read
+    // without waiting. Unthrottled, this scrub takes a few ms.
+    const minMs = (r.bytesChecked / rate) * 1000 - 100 - ((64 * 4096) / rate) * 1000;
+    expect(elapsedMs).toBeGreaterThanOrEqual(minMs);
+    expect(r.throttledMs).toBeGreaterThanOrEqual(minMs - 50);
+    await close(t);
+  });
+
+  it('stops promptly when cancelled while throttled', async () => {
+    const t = await fresh();
+    for (let i = 0; i < 4; i++) await writeFile(t.fs, `s${i}`, pattern(i, 64 * 4096));
+    const ac = new AbortController();
+    // 256 KiB/s: each 256 KiB read waits a second for its turn.
+    const run = scrubFileSystem(t.volume, t.fs, { maxBytesPerSecond: 256 * 1024, signal: ac.signal, metadata: false });
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    ac.abort();
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - t0).toBeLessThan(200);
     await close(t);
   });
 });

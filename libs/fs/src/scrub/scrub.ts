@@ -17,13 +17,18 @@
  *   read is therefore not a false positive: the re-read succeeds (or the file is gone).
  *   A block the write buffer is about to replace reads from the buffer and is not reported.
  * - Cancellation (AbortSignal) is checked between batches and rejects with an AbortError.
+ * - With `maxBytesPerSecond`, every device read (data pieces, and metadata pages in groups) first
+ *   waits its turn at a RateLimiter, so the scrub's average stays under the limit and a scrub
+ *   slowed by client I/O never catches up in a burst; a wait ends at once when cancelled.
  */
 import { crc32c } from '@node-rs/crc32';
 import { FsError, FsErrorCode, type FileSystem } from '../api';
 import { BLOCK_BYTES, KeyPrefix, decodeInode, extentBlockCount, extentCrc, extentKeyFileBlock, extentVolBlock, inodeKey, prefixRange } from '../engine/layout';
+import { PAGE_BYTES } from '../meta/layout';
 import { MetaVolume } from '../meta/meta-volume';
 import type { Volume } from '../meta/volume';
 import { scrubMetadataPages } from './pages';
+import { RateLimiter, abortableSleep } from './rate-limiter';
 
 export interface ScrubProgress {
   (done: number, total: number, detail: { phase: 'count' | 'metadata' | 'data'; damaged: number; pagesChecked: number }): void;
@@ -43,6 +48,11 @@ export interface ScrubOptions {
   maxDamaged?: number;
   /** Verify the metadata pages too (MetaVolume only; default true). */
   metadata?: boolean;
+  /** Average device read rate the scrub keeps under; 0 or unset = unlimited. */
+  maxBytesPerSecond?: number;
+  /** Monotonic ms and an abortable sleep for the rate limit (default: the process's timers). */
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export interface ScrubDamage {
@@ -61,6 +71,8 @@ export interface ScrubResult {
   damaged: ScrubDamage[];
   /** Blocks whose unlocked read mismatched but that the locked re-check found rewritten. */
   recheckedClean: number;
+  /** Time spent waiting for the rate limit. */
+  throttledMs: number;
 }
 
 /** Extent records scanned per volume.scan call: bounds the synchronous work of one scan. */
@@ -118,7 +130,23 @@ export async function scrubFileSystem(volume: Volume, fs: FileSystem, opts: Scru
   const readsInFlight = Math.max(1, opts.readsInFlight ?? 1);
   const readBlocks = Math.max(1, opts.readBlocks ?? 64);
   const maxDamaged = opts.maxDamaged ?? 10_000;
-  const result: ScrubResult = { blocksChecked: 0, bytesChecked: 0, pagesChecked: 0, damagedCount: 0, damaged: [], recheckedClean: 0 };
+  const result: ScrubResult = { blocksChecked: 0, bytesChecked: 0, pagesChecked: 0, damagedCount: 0, damaged: [], recheckedClean: 0, throttledMs: 0 };
+  const rate = opts.maxBytesPerSecond ?? 0;
+  if (!(rate >= 0)) throw new RangeError(`maxBytesPerSecond must be 0 (unlimited) or more, got ${rate}`);
+  const limiter =
+    rate > 0 ? new RateLimiter({ bytesPerSecond: rate, now: opts.now ?? (() => performance.now()), sleep: opts.sleep ?? abortableSleep }) : undefined;
+  /** Waits for the rate limit before reading `bytes`; a wait cut short by cancel is an AbortError. */
+  const pace = async (bytes: number): Promise<void> => {
+    if (!limiter) return;
+    try {
+      await limiter.take(bytes, signal);
+    } catch (e) {
+      check();
+      throw e;
+    } finally {
+      result.throttledMs = Math.round(limiter.waitedMs);
+    }
+  };
   const damage = (d: ScrubDamage): void => {
     result.damagedCount++;
     if (result.damaged.length < maxDamaged) result.damaged.push(d);
@@ -142,14 +170,22 @@ export async function scrubFileSystem(volume: Volume, fs: FileSystem, opts: Scru
   // Pass 2: metadata pages of the checkpointed tree (cheap next to the data: one page per
   // hundreds of records).
   if (opts.metadata !== false && volume instanceof MetaVolume) {
+    // Pages are paced in groups: the walk yields every few dozen pages, and pays then for those.
+    let unpaidPages = 0;
     await scrubMetadataPages(volume, {
       check,
       onPage: () => {
         result.pagesChecked++;
+        unpaidPages++;
         if (result.pagesChecked % 256 === 0) report('metadata', 0, total);
       },
       onDamage: (addr, reason) => damage({ ino: 'metadata', offset: addr * BLOCK_BYTES, reason }),
-      yieldToLoop,
+      yieldToLoop: async () => {
+        const bytes = unpaidPages * PAGE_BYTES;
+        unpaidPages = 0;
+        await pace(bytes);
+        await yieldToLoop();
+      },
     });
     report('metadata', 0, total);
   }
@@ -168,6 +204,7 @@ export async function scrubFileSystem(volume: Volume, fs: FileSystem, opts: Scru
     const worker = async (): Promise<void> => {
       while (pi < pieces.length) {
         const { r, first, n } = pieces[pi++]!;
+        await pace(n * BLOCK_BYTES);
         const buf = Buffer.allocUnsafe(n * BLOCK_BYTES);
         try {
           await volume.readBlocks(r.volBlock + first, buf);
