@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { EventBus, StorageHost } from '@ferry/control';
 
@@ -39,6 +40,8 @@ export interface AdminModuleOptions {
   bootstrapAdminToken?: boolean;
   /** Insert the pool of `storageHost` (as `pool0`) and its devices when the pools table is empty (default true). */
   registerPool?: boolean;
+  /** Where the API's metrics go (the process's /metrics); default a registry of the module's own. */
+  metricsRegistry?: Registry;
 }
 
 export const ADMIN_OPTIONS = Symbol('ADMIN_OPTIONS');

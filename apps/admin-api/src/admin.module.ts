@@ -33,6 +33,7 @@ import { createDataSource, runMigrations } from '@ferry/control';
 import { ADMIN_DATA_SOURCE, ADMIN_OPTIONS, type AdminModuleOptions } from './admin-options';
 import { AuditInterceptor, AuditService } from './common/audit';
 import { AuthGuard } from './common/auth.guard';
+import { ApiMetrics, MetricsMiddleware } from './common/metrics';
 import { JsonBodyMiddleware } from './common/json-body.middleware';
 import { ProblemFilter } from './common/problem.filter';
 import { ExportController } from './controllers/export.controller';
@@ -99,6 +100,7 @@ export class AdminModule implements NestModule {
         OwnedDataSourceCloser,
         AuditService,
         AuditInterceptor,
+        ApiMetrics,
         AuthGuard,
         ProblemFilter,
         TokenService,
@@ -109,11 +111,11 @@ export class AdminModule implements NestModule {
         JobService,
         StatusService,
       ],
-      exports: [TokenService, ExportService, ADMIN_DATA_SOURCE],
+      exports: [TokenService, ExportService, ApiMetrics, ADMIN_DATA_SOURCE],
     };
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(JsonBodyMiddleware).forRoutes(...API_CONTROLLERS);
+    consumer.apply(MetricsMiddleware, JsonBodyMiddleware).forRoutes(...API_CONTROLLERS);
   }
 }

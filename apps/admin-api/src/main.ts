@@ -29,7 +29,7 @@ import {
   type JobQueue,
   type StorageHost,
 } from '@ferry/control';
-import { ConfigError, createLogger, loadControlConfig, loadMoverConfig, type ControlConfig, type Logger, type MoverConfig } from '@ferry/platform';
+import { ConfigError, MoverMetrics, createLogger, loadControlConfig, loadMoverConfig, type ControlConfig, type Logger, type MoverConfig } from '@ferry/platform';
 import { AppModule as MoverModule } from '../../data-mover/src/app.module';
 import { loadExports } from '../../data-mover/src/embedded-store';
 import { PinoNestLogger } from '../../data-mover/src/pino-nest-logger';
@@ -136,13 +136,26 @@ async function bootstrap(): Promise<void> {
 
     // The application: mover + admin API on one HTTP port.
     const host = new DeferredStorageHost();
+    const metrics = new MoverMetrics();
     @Module({})
     class RootModule {
       static forRoot(): DynamicModule {
         return {
           module: RootModule,
           imports: [
-            MoverModule.forRoot(config, logger, 'control'),
+            MoverModule.forRoot(config, logger, {
+              exportsSource: 'control',
+              metrics,
+              readiness: async () => {
+                try {
+                  await ds.query('SELECT 1');
+                } catch (err) {
+                  return `database: ${(err as Error).message}`;
+                }
+                if (redis && redis.status !== 'ready') return `redis: ${redis.status}`;
+                return undefined;
+              },
+            }),
             AdminModule.forRoot({
               dataSource: ds,
               storageHost: host,
@@ -153,6 +166,7 @@ async function bootstrap(): Promise<void> {
               redis,
               version: VERSION,
               registerPool: false,
+              metricsRegistry: metrics.registry,
             }),
           ],
         };

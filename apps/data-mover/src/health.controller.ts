@@ -1,6 +1,7 @@
-import { Controller, Get, Header, HttpCode, HttpException, HttpStatus } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, HttpException, HttpStatus, Inject } from '@nestjs/common';
 import { MoverMetrics } from '@ferry/platform';
 import { MoverService } from './mover.service';
+import { READINESS_CHECK, type ReadinessCheck } from './tokens';
 
 /** Liveness, readiness and Prometheus metrics of the data mover. */
 @Controller()
@@ -8,6 +9,7 @@ export class HealthController {
   constructor(
     private readonly mover: MoverService,
     private readonly metrics: MoverMetrics,
+    @Inject(READINESS_CHECK) private readonly readiness: ReadinessCheck,
   ) {}
 
   /** Alive: the process answers and no filesystem has failed (a failed engine needs a restart). */
@@ -19,10 +21,13 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready: filesystems are open and the NFS listeners accept connections. */
+  /** Ready: filesystems are open, the NFS listeners accept connections, and what the process
+   * adds (the embedded start: its database) answers. */
   @Get('readyz')
-  readyz(): { status: string; filesystems: number; connections: number } {
+  async readyz(): Promise<{ status: string; filesystems: number; connections: number }> {
     if (!this.mover.isReady()) throw new HttpException({ status: 'starting' }, HttpStatus.SERVICE_UNAVAILABLE);
+    const notReady = await this.readiness();
+    if (notReady) throw new HttpException({ status: 'not ready', reason: notReady }, HttpStatus.SERVICE_UNAVAILABLE);
     return { status: 'ready', filesystems: this.mover.filesystemCount(), connections: this.mover.connectionCount() };
   }
 

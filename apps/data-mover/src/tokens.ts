@@ -7,3 +7,7 @@ export const STORAGE_HOST = 'STORAGE_HOST';
  * export is served, so a rule removed in the database is never served from a stale file). */
 export const EXPORTS_SOURCE = Symbol('EXPORTS_SOURCE');
 export type ExportsSource = 'file' | 'control';
+/** Extra readiness of the process hosting the mover (the embedded start: its database); answers
+ * undefined when ready, else why not. */
+export const READINESS_CHECK = Symbol('READINESS_CHECK');
+export type ReadinessCheck = () => Promise<string | undefined>;
