@@ -3,11 +3,12 @@
  * busy filesystem leaves the device to client I/O.
  *
  * Invariants:
- * - Over any interval of T ms that a paced caller spends, it is granted at most
- *   rate x (T + burstMs) bytes plus one request: each grant moves the theoretical time `tatMs`
- *   on by bytes / rate, and a grant waits until `tatMs` (minus the burst allowance) is reached.
+ * - Each grant moves the theoretical time `tatMs` on by bytes / rate, and waits until the time
+ *   before it is reached. From the first grant, T ms later at most rate x T bytes plus the last
+ *   request have been granted: the average since the start stays under the rate.
  * - Idle time earns at most `burstMs` of credit: a scrub that was slowed down (by client I/O,
- *   say) does not make up for it with a burst at full device speed afterwards.
+ *   say) makes up at most that much, never with a long burst at full device speed; over any
+ *   window of T ms at most rate x (T + burstMs) bytes plus one request are granted.
  * - A wait ends early when the signal aborts, and the grant then rejects with that abort: a
  *   throttled scrub is cancelled as promptly as an unthrottled one.
  * The clock and the sleep come from the caller, so a test can stand in for them.
@@ -26,8 +27,9 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   private readonly msPerByte: number;
   private readonly burstMs: number;
-  /** The time at which the bytes granted so far have been "paid for" at the rate. */
-  private tatMs = Number.NEGATIVE_INFINITY;
+  /** The time at which the bytes granted so far have been "paid for" at the rate (unset before
+   * the first grant, which starts the schedule with no credit). */
+  private tatMs?: number;
   /** Milliseconds spent waiting so far (for reports and tests). */
   waitedMs = 0;
 
@@ -40,7 +42,7 @@ export class RateLimiter {
   /** Waits until `bytes` more may be used without the average exceeding the rate. */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
     const now = this.opts.now();
-    const tat = Math.max(this.tatMs, now - this.burstMs);
+    const tat = this.tatMs === undefined ? now : Math.max(this.tatMs, now - this.burstMs);
     this.tatMs = tat + bytes * this.msPerByte;
     const waitMs = tat - now;
     if (waitMs > 0) {
