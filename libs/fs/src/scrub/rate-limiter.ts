@@ -42,12 +42,13 @@ export class RateLimiter {
   /** Waits until `bytes` more may be used without the average exceeding the rate. */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
     const now = this.opts.now();
-    const tat = this.tatMs === undefined ? now : Math.max(this.tatMs, now - this.burstMs);
-    this.tatMs = tat + bytes * this.msPerByte;
-    const waitMs = tat - now;
-    if (waitMs > 0) {
-      this.waitedMs += waitMs;
-      await this.opts.sleep(waitMs, signal);
+    const due = this.tatMs === undefined ? now : Math.max(this.tatMs, now - this.burstMs);
+    this.tatMs = due + bytes * this.msPerByte;
+    // A timer may fire a little early (it counts from the event loop's cached time, in whole
+    // ms), so the wait goes on until the clock has reached `due`.
+    for (let t = now; t < due; t = this.opts.now()) {
+      await this.opts.sleep(due - t, signal);
+      this.waitedMs += this.opts.now() - t;
     }
   }
 }
