@@ -8,14 +8,15 @@
 // Method: the built embedded process (FERRY_MAIN) on free ports, the built CLI as a child process
 // (exit codes, --json parsed), scripts/control-plane-narrow.sh in the nfsvm VM with the narrowing
 // done host-side when the script prints NARROW-NOW, and libnfs (nfs-ls, nfs-cp) from the host.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoverProcess } from '../support/mover-process';
-import { CLI_MAIN, FERRY_MAIN, NFSVM } from '../support/paths';
+import { CLI_MAIN, FERRY_MAIN } from '../support/paths';
+import { runNfsvm } from '../support/nfsvm-run';
 
 const GiB = 1024 ** 3;
 /** Seed files the VM writes through the mount: a few MiB, sizes not multiples of a page. */
@@ -157,34 +158,21 @@ describe('control plane with the kernel client (embedded start, CLI, REST, nfsvm
     args.push(script, String(REFUSAL_WAIT_S));
     for (const s of seeds) args.push(`/tmp/${s.name}`, s.md5);
 
-    const out: string[] = [];
     let narrowedAt = 0;
     let narrowFailure: unknown;
-    const code = await new Promise<number | null>((resolveRun, reject) => {
-      const vm = spawn(NFSVM(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let buf = '';
-      vm.stdout.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          out.push(line);
-          if (line === 'NARROW-NOW') {
-            void api('PATCH', `/exports/${exportId}`, { clients: ['10.99.99.99'] })
-              .then((r) => {
-                narrowedAt = Date.now();
-                if (r.status !== 200) narrowFailure = new Error(`PATCH answered ${r.status}: ${JSON.stringify(r.json)}`);
-                else out.push(`[host] narrowed: ${JSON.stringify((r.json as ExportItem).clients)}`);
-              })
-              .catch((err: unknown) => (narrowFailure = err));
-          }
-        }
-      });
-      vm.stderr.on('data', (chunk: Buffer) => out.push(`[stderr] ${chunk.toString().trimEnd()}`));
-      vm.on('error', reject);
-      vm.on('exit', (c) => resolveRun(c));
+    const hostNotes: string[] = [];
+    const run = await runNfsvm(args, (line) => {
+      if (line !== 'NARROW-NOW') return;
+      void api('PATCH', `/exports/${exportId}`, { clients: ['10.99.99.99'] })
+        .then((r) => {
+          narrowedAt = Date.now();
+          if (r.status !== 200) narrowFailure = new Error(`PATCH answered ${r.status}: ${JSON.stringify(r.json)}`);
+          else hostNotes.push(`[host] narrowed: ${JSON.stringify((r.json as ExportItem).clients)}`);
+        })
+        .catch((err: unknown) => (narrowFailure = err));
     });
+    const out = [...run.lines, ...hostNotes];
+    const code = run.code;
     const text = out.join('\n');
     process.stdout.write(`${out.filter((l) => /^(ok|FAIL|ALL-OK|NARROW-NOW|\[host\])/.test(l)).join('\n')}\n`);
     if (narrowFailure) throw narrowFailure;

@@ -1,14 +1,14 @@
 // Goal: the Linux kernel NFSv3 client sees a correct filesystem on Ferry, including across a
 // server restart under a live mount. Method: start the built mover, run scripts/kernel-semantics.sh
 // in the nfsvm VM against it, restart the server when the script asks, and require every step ok.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoverProcess } from '../support/mover-process';
-import { NFSVM } from '../support/paths';
+import { runNfsvm } from '../support/nfsvm-run';
 
 const COPIES = Number(process.env.FERRY_E2E_BIG_COPIES ?? 40); // 40 x 16 MiB: 640 MiB each way
 
@@ -32,31 +32,17 @@ describe('Linux kernel client (nfsvm)', () => {
       'run', '-q', '--port', String(mover.nfsPort), '--mount-port', String(mover.nfsPort), '--export', '/export',
       '--timeout', '1500', '--mem', '1024', '--with-file', `${seedPath}:/tmp/seed`, script, '/tmp/seed', md5, String(COPIES),
     ];
-    const out: string[] = [];
-    const code = await new Promise<number | null>((resolveRun, reject) => {
-      const vm = spawn(NFSVM(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let buf = '';
-      vm.stdout.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          out.push(line);
-          if (line === 'RESTART-NOW') {
-            void (async () => {
-              await mover.restart();
-              const marker = join(dir, 'marker');
-              writeFileSync(marker, 'restarted\n');
-              execFileSync('nfs-cp', [marker, `nfs://127.0.0.1/export/.ferry-restarted?version=3&nfsport=${mover.nfsPort}&mountport=${mover.nfsPort}`]);
-            })().catch(reject);
-          }
-        }
-      });
-      vm.stderr.on('data', (chunk: Buffer) => out.push(`[stderr] ${chunk.toString().trimEnd()}`));
-      vm.on('error', reject);
-      vm.on('exit', (c) => resolveRun(c));
+    let restartFailure: unknown;
+    const { code, lines: out } = await runNfsvm(args, (line) => {
+      if (line !== 'RESTART-NOW') return;
+      void (async () => {
+        await mover.restart();
+        const marker = join(dir, 'marker');
+        writeFileSync(marker, 'restarted\n');
+        execFileSync('nfs-cp', [marker, `nfs://127.0.0.1/export/.ferry-restarted?version=3&nfsport=${mover.nfsPort}&mountport=${mover.nfsPort}`]);
+      })().catch((err: unknown) => (restartFailure = err));
     });
+    if (restartFailure) throw restartFailure;
     const text = out.join('\n');
     process.stdout.write(`${out.filter((l) => /^(ok|FAIL|ALL-OK)/.test(l)).join('\n')}\n`);
     expect(text, `${text}\n--- mover log ---\n${mover.logTail()}`).toContain('ALL-OK');
