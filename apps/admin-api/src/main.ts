@@ -29,7 +29,7 @@ import {
   type JobQueue,
   type StorageHost,
 } from '@ferry/control';
-import { ConfigError, MoverMetrics, createLogger, loadControlConfig, loadMoverConfig, type ControlConfig, type Logger, type MoverConfig } from '@ferry/platform';
+import { ConfigError, MoverMetrics, createLogger, exitOnStopSignals, loadControlConfig, loadMoverConfig, type ControlConfig, type Logger, type MoverConfig } from '@ferry/platform';
 import { AppModule as MoverModule } from '../../data-mover/src/app.module';
 import { loadExports } from '../../data-mover/src/embedded-store';
 import { PinoNestLogger } from '../../data-mover/src/pino-nest-logger';
@@ -87,18 +87,7 @@ async function bootstrap(): Promise<void> {
   const { mover: config, control } = settings();
   const logger = createLogger(config.logLevel, 'ferry');
   const stack = new Stack();
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal while stopping: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    void stack.unwind(logger).then((ok) => process.exit(ok ? 0 : 1));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnStopSignals(logger, () => stack.unwind(logger));
 
   try {
     // Database.

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, createLogger, loadMoverConfig } from '@ferry/platform';
+import { ConfigError, createLogger, exitOnStopSignals, loadMoverConfig } from '@ferry/platform';
 import { AppModule } from './app.module';
 import { PinoNestLogger } from './pino-nest-logger';
 
@@ -17,26 +17,8 @@ async function bootstrap(): Promise<void> {
   }
   const logger = createLogger(config.logLevel, 'data-mover');
   const app = await NestFactory.create(AppModule.forRoot(config, logger), { logger: new PinoNestLogger(logger), abortOnError: false });
-  // SIGTERM/SIGINT: stop accepting, finish in-flight calls, flush data, then exit 0 (a clean
-  // stop is not a failure for supervisors). A second signal while stopping exits at once.
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal while stopping: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // SIGTERM/SIGINT: stop accepting, finish in-flight calls, flush data, then exit 0.
+  exitOnStopSignals(logger, () => app.close().then(() => true));
   if (config.bindAddress === '::') await app.listen(config.httpPort);
   else await app.listen(config.httpPort, config.bindAddress);
   logger.info({ httpPort: config.httpPort }, 'http endpoints listening (/healthz, /readyz, /metrics)');

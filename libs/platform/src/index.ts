@@ -1,3 +1,4 @@
 export { ConfigError, loadControlConfig, loadMoverConfig, parseSize, type ControlConfig, type MoverConfig } from './config';
 export { createLogger, type Logger } from './logger';
 export { MoverMetrics } from './metrics';
+export { exitOnStopSignals } from './shutdown';
