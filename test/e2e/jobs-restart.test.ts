@@ -34,6 +34,7 @@ interface JobDoc {
   detail: Record<string, unknown> | null;
   result: { clean?: boolean; damagedCount?: number; damaged?: unknown[]; bytesChecked?: number; blocksChecked?: number } | null;
   error: string | null;
+  attempts: number;
   startedAt: string | null;
   finishedAt: string | null;
 }
@@ -175,8 +176,9 @@ describe('a scrub job across a restart of the embedded process', () => {
   function expectRerunClean(before: JobDoc, after: JobDoc, since: number): void {
     expect(after.state, JSON.stringify(after)).toBe('succeeded');
     expect(after.progress).toBe(1);
-    // `startedAt` is written when a run claims the job: a later one is a second run (the API
-    // does not show the row's `attempts`).
+    // `startedAt` is written when a run claims the job, and `attempts` counts the runs.
+    expect(before.attempts).toBe(1);
+    expect(after.attempts).toBeGreaterThanOrEqual(2);
     expect(Date.parse(after.startedAt!)).toBeGreaterThan(Date.parse(before.startedAt!));
     expect(Date.parse(after.startedAt!)).toBeGreaterThanOrEqual(since);
     expect(after.result).toMatchObject({ clean: true, damagedCount: 0, damaged: [] });

@@ -75,6 +75,8 @@ export interface JobDoc {
   idempotencyKey: string | null;
   createdBy: string | null;
   cancelRequested: boolean;
+  /** Runs started: more than 1 after a process died or stopped during the job. */
+  attempts: number;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -93,6 +95,7 @@ export function jobDoc(row: JobEntity): JobDoc {
     idempotencyKey: row.idempotencyKey,
     createdBy: row.createdBy,
     cancelRequested: row.cancelRequested,
+    attempts: row.attempts,
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
