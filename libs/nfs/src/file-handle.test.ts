@@ -55,6 +55,14 @@ describe('file handle', () => {
     }
   });
 
+  it('by default keeps the handles of a 20,000-file walk: a second walk mints nothing', () => {
+    // READDIRPLUS mints a handle per entry; a cache smaller than the walked set (FIFO) would
+    // miss on every entry of a repeated walk and pay an HMAC each time.
+    const codec = new FileHandleCodec(KEY);
+    const first = Array.from({ length: 20_000 }, (_, i) => codec.encode(1n, { ino: BigInt(i + 2), generation: 1 }));
+    for (let i = 0; i < first.length; i++) expect(codec.encode(1n, { ino: BigInt(i + 2), generation: 1 })).toBe(first[i]);
+  });
+
   it('decodes handles whose cache slots collide, each as itself', () => {
     // The verified cache is indexed by 30 bits of the MAC; find two real handles sharing them
     // (a birthday search, some 2^15 mints) and decode them alternately.
