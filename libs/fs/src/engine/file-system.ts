@@ -1117,13 +1117,17 @@ export class Engine implements FileSystem {
     if (r.type !== FileType.REG) throw new FsError(FsErrorCode.INVAL, 'not a regular file', { after: this.toAttr(r) });
   }
 
-  /** Extents of `ino` overlapping file blocks [from, to), ascending. */
-  private async extentsIn(src: Staging, ino: bigint, from: number, to: number): Promise<ExtentRecord[]> {
-    const rows = await src.scan(extentKey(ino, Math.max(0, from - (MAX_EXTENT_BLOCKS - 1))), extentKey(ino, to));
+  /**
+   * Extents of `ino` overlapping file blocks [from, to), ascending. `after`: the caller knows no
+   * extent starting before it reaches `from` (so the look-back window starts there). Rows that
+   * end before `from` are skipped on their key and count, without decoding their checksums.
+   */
+  private async extentsIn(src: Staging, ino: bigint, from: number, to: number, after = 0): Promise<ExtentRecord[]> {
+    const rows = await src.scan(extentKey(ino, Math.max(0, after, from - (MAX_EXTENT_BLOCKS - 1))), extentKey(ino, to));
     const out: ExtentRecord[] = [];
     for (const [k, v] of rows) {
-      const e = decodeExtent(extentKeyFileBlock(k), v);
-      if (e.fileBlock + e.count > from) out.push(e);
+      const fileBlock = extentKeyFileBlock(k);
+      if (fileBlock + extentBlockCount(v) > from) out.push(decodeExtent(fileBlock, v));
     }
     return out;
   }
@@ -1131,12 +1135,19 @@ export class Engine implements FileSystem {
   /**
    * Points file blocks at new volume blocks: old extents overlapping each new one are cut, their
    * overlapped blocks freed. Returns the number of blocks freed.
+   *
+   * Once a new extent [s, e) is in place no extent covers both block e-1 and block e (one that
+   * did was cut at e), so no extent starting before e reaches past it: the next new extent, if
+   * it starts at or after e, looks back for overlapping extents no further than e. A flush of
+   * scattered blocks (ascending) so scans the gaps between them instead of a full window each.
    */
   private async replaceExtents(tx: Staging, ino: bigint, news: ExtentRecord[]): Promise<number> {
     let freed = 0;
+    let prevEnd = 0;
     for (const ne of news) {
       const nEnd = ne.fileBlock + ne.count;
-      for (const o of await this.extentsIn(tx, ino, ne.fileBlock, nEnd)) {
+      const after = ne.fileBlock >= prevEnd ? prevEnd : 0;
+      for (const o of await this.extentsIn(tx, ino, ne.fileBlock, nEnd, after)) {
         const oEnd = o.fileBlock + o.count;
         tx.del(extentKey(ino, o.fileBlock));
         if (o.fileBlock < ne.fileBlock) {
@@ -1153,6 +1164,7 @@ export class Engine implements FileSystem {
         freed += e - s;
       }
       tx.put(extentKey(ino, ne.fileBlock), encodeExtent(ne));
+      prevEnd = nEnd;
     }
     return freed;
   }

@@ -76,23 +76,42 @@ export class Staging {
    * or pass a limit.
    */
   async scan(from: Buffer, to: Buffer, limit?: number): Promise<Array<[Buffer, Buffer]>> {
-    const overlay: Array<{ key: Buffer; value: Buffer | undefined }> = [];
-    for (let i = this.lowerBound(from); i < this.sorted.length && Buffer.compare(this.sorted[i]!.key, to) < 0; i++) overlay.push(this.sorted[i]!);
+    const lo = this.lowerBound(from);
+    let hi = lo;
+    while (hi < this.sorted.length && Buffer.compare(this.sorted[hi]!.key, to) < 0) hi++;
+    // Copied before the volume scan awaits, as the entries are at the call.
+    const overlay = hi > lo ? this.sorted.slice(lo, hi) : undefined;
     // Staged deletes may hide volume entries, so read that many more than the limit.
-    const volLimit = limit === undefined ? Infinity : limit + overlay.length;
+    const volLimit = limit === undefined ? Infinity : limit + (hi - lo);
     const base: Array<[Buffer, Buffer]> = [];
     await this.volume.scan(from, to, (k, v) => {
       base.push([k, v]);
       return base.length < volLimit;
     });
-    if (overlay.length === 0) return limit === undefined ? base : base.slice(0, limit);
-    const merged = new Map<string, [Buffer, Buffer | undefined]>();
-    for (const [k, v] of base) merged.set(k.toString('latin1'), [k, v]);
-    for (const s of overlay) merged.set(s.key.toString('latin1'), [s.key, s.value]);
+    if (!overlay) return limit === undefined ? base : base.slice(0, limit);
+    // Both sides are in key order: a linear merge, the staged entry winning on an equal key.
+    const max = limit === undefined ? Infinity : limit;
     const out: Array<[Buffer, Buffer]> = [];
-    for (const [k, v] of merged.values()) if (v !== undefined) out.push([k, v]);
-    out.sort((a, b) => Buffer.compare(a[0], b[0]));
-    return limit === undefined ? out : out.slice(0, limit);
+    let i = 0;
+    let j = 0;
+    while (out.length < max && (i < base.length || j < overlay.length)) {
+      if (j === overlay.length) {
+        out.push(base[i++]!);
+        continue;
+      }
+      const s = overlay[j]!;
+      if (i < base.length) {
+        const c = Buffer.compare(base[i]![0], s.key);
+        if (c < 0) {
+          out.push(base[i++]!);
+          continue;
+        }
+        if (c === 0) i++;
+      }
+      j++;
+      if (s.value !== undefined) out.push([s.key, s.value]);
+    }
+    return out;
   }
 
   toTransaction(): Transaction {
