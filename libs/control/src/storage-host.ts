@@ -46,7 +46,10 @@ export interface Progress {
 export interface ScrubReport {
   blocksChecked: number;
   bytesChecked: number;
+  /** The first damaged blocks found (the list is capped; see damagedCount). */
   damaged: Array<{ ino: string; offset: number }>;
+  /** All damaged blocks found, also those beyond the capped list (default: the list's length). */
+  damagedCount?: number;
 }
 
 export interface FsckReport {

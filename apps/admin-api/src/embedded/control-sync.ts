@@ -101,12 +101,14 @@ export class ControlSync {
   /** First start on an empty database: record what the pool already holds, and exports.json. */
   private async seed(): Promise<void> {
     const { ds, host } = this.opts;
+    // Every later start finds filesystems: nothing to read from the pool or exports.json then.
+    if ((await ds.getRepository(FilesystemEntity).count()) > 0) return;
     const info = await host.poolInfo();
     const served = host.servedFilesystems();
     const legacy = await this.opts.legacyExports();
     await ds.transaction(async (m) => {
       await m.query('SELECT pg_advisory_xact_lock(7365001)');
-      if ((await m.count(FilesystemEntity)) > 0) return;
+      if ((await m.count(FilesystemEntity)) > 0) return; // seeded meanwhile by another process
       let pool = await m.findOneBy(PoolEntity, { name: 'pool0' });
       if (!pool) pool = await m.save(m.create(PoolEntity, { name: 'pool0', sliceBytes: info.sliceBytes }));
       const ids = new Map<bigint, string>();

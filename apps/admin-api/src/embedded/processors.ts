@@ -63,8 +63,7 @@ export function storageProcessors(deps: ProcessorDeps): JobProcessor[] {
     async run(ctx: JobContext): Promise<unknown> {
       const p = fsParams(ctx.params);
       const report = await host.scrub(BigInt(p.fsid), (done, total, detail) => ctx.progress(done, total, detail), ctx.signal);
-      // The list of damaged blocks is capped; the host's count is the true one when it gives it.
-      const damagedCount = (report as { damagedCount?: number }).damagedCount ?? report.damaged.length;
+      const damagedCount = report.damagedCount ?? report.damaged.length;
       return { ...report, damagedCount, clean: damagedCount === 0 };
     },
   };

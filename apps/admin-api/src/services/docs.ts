@@ -1,4 +1,4 @@
-import type { ExportEntity, FilesystemEntity, FsUsage, JobEntity } from '@ferry/control';
+import type { ExportEntity, FilesystemEntity, FsUsage, JobEntity, JobRecord } from '@ferry/control';
 
 /** The JSON shapes the API answers (also what the CLI reads). */
 export interface FilesystemDoc {
@@ -63,24 +63,8 @@ export function exportDoc(row: ExportEntity): ExportDoc {
   };
 }
 
-export interface JobDoc {
-  id: string;
-  type: string;
-  params: Record<string, unknown>;
-  state: string;
-  progress: number;
-  detail: Record<string, unknown> | null;
-  result: unknown;
-  error: string | null;
-  idempotencyKey: string | null;
-  createdBy: string | null;
-  cancelRequested: boolean;
-  /** Runs started: more than 1 after a process died or stopped during the job. */
-  attempts: number;
-  createdAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
+/** A job as the API shows it: its row in the job store (libs/control/src/jobs). */
+export type JobDoc = Omit<JobRecord, 'params'> & { params: Record<string, unknown> };
 
 export function jobDoc(row: JobEntity): JobDoc {
   return {
