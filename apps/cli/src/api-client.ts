@@ -92,6 +92,9 @@ const NET_ERRORS: Record<string, string> = {
   UND_ERR_SOCKET: 'connection closed by the server',
 };
 
+/** Errors of a reused connection the server closed: safe to retry for idempotent requests. */
+const STALE_CONNECTION = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+
 export class ApiClient {
   constructor(readonly conn: Connection) {}
 
@@ -141,17 +144,23 @@ export class ApiClient {
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     let text: string;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.timeout(this.conn.timeoutMs),
-        redirect: 'error',
-      });
-      text = await res.text();
-    } catch (err) {
-      throw this.transportError(err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(url, {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: AbortSignal.timeout(this.conn.timeoutMs),
+          redirect: 'error',
+        });
+        text = await res.text();
+        break;
+      } catch (err) {
+        // fetch reuses idle keep-alive connections; one the server has just closed fails with a
+        // reset before any answer. A GET changes nothing, so it is sent once more.
+        if (method === 'GET' && attempt === 1 && STALE_CONNECTION.has((err as { cause?: { code?: string } }).cause?.code ?? '')) continue;
+        throw this.transportError(err);
+      }
     }
     const type = res.headers.get('content-type') ?? '';
     let body: unknown = undefined;
