@@ -14,6 +14,8 @@ export {
   FILESYSTEM_NAME_PATTERN,
 } from './validation';
 export { EVENT_TOPICS, InProcessEventBus, type EventBus } from './events';
+export { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus';
+export { redisOptionsFromUrl, type RedisConnection } from './redis-options';
 export {
   ControlError,
   ControlErrorCode,

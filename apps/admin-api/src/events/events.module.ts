@@ -5,7 +5,7 @@
  */
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { InProcessEventBus, type EventBus } from '@ferry/control';
-import { RedisEventBus } from './redis-event-bus';
+import { RedisEventBus } from '@ferry/control';
 
 export const EVENT_BUS = 'FERRY_EVENT_BUS';
 

@@ -11,8 +11,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { EventBus } from '@ferry/control';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EVENT_BUS, EventsModule } from './events.module';
-import { RedisEventBus } from './redis-event-bus';
-import { redisOptionsFromUrl } from './redis-options';
+import { RedisEventBus, redisOptionsFromUrl } from '@ferry/control';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const apps: INestApplicationContext[] = [];

@@ -9,7 +9,7 @@
  */
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ClientRedis, RedisContext, ServerRedis } from '@nestjs/microservices';
-import type { EventBus } from '@ferry/control';
+import type { EventBus } from './events';
 import { lastValueFrom } from 'rxjs';
 import { redisOptionsFromUrl } from './redis-options';
 
