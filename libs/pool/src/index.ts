@@ -9,6 +9,7 @@ export {
   type DeviceStats,
   type FilesystemInfo,
   type PoolCreateOptions,
+  type PoolCoordinator,
   type PoolOpenOptions,
   type PoolStats,
 } from './pool';

@@ -68,6 +68,16 @@ export interface PoolOpenOptions {
   /** Open devices read-only; the pool refuses every write. */
   readOnly?: boolean;
   randomBytes?: (n: number) => Buffer;
+  /**
+   * Several processes share the pool's devices (data movers of a cluster): slice allocation,
+   * freeing and `refresh` run inside `exclusive`, a lock all of them honour (docs/cluster.md).
+   */
+  coordinator?: PoolCoordinator;
+}
+
+/** A lock over the whole pool, held across processes (e.g. a PostgreSQL advisory lock). */
+export interface PoolCoordinator {
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface AddDeviceOptions {
@@ -129,6 +139,7 @@ export class Pool implements SpaceHost {
     private readonly devices: PoolDevice[],
     readonly readOnly: boolean,
     private readonly randomBytes: (n: number) => Buffer,
+    private readonly coordinator?: PoolCoordinator,
   ) {}
 
   get closed(): boolean {
@@ -249,7 +260,15 @@ export class Pool implements SpaceHost {
     const found = new Map<bigint, Map<number, SliceRef>>();
     for (const pd of pds) await scanSlices(pd, found);
 
-    const pool = new Pool(Buffer.from(first.poolId), first.sliceBytes, first.firstSliceOffsetBytes, pds, opts.readOnly ?? false, opts.randomBytes ?? cryptoRandomBytes);
+    const pool = new Pool(
+      Buffer.from(first.poolId),
+      first.sliceBytes,
+      first.firstSliceOffsetBytes,
+      pds,
+      opts.readOnly ?? false,
+      opts.randomBytes ?? cryptoRandomBytes,
+      opts.coordinator,
+    );
     for (const [id, slices] of found) pool.fsById.set(id, buildRecord(id, slices));
     pool.warnings.push(...warnings);
     return pool;
@@ -302,21 +321,24 @@ export class Pool implements SpaceHost {
   async createSpace(fsId: bigint, opts: { maxBytes: number }): Promise<Space> {
     checkFsId(fsId);
     checkMaxBytes(opts.maxBytes);
-    return this.mutex.run(async () => {
-      this.checkWritable();
-      if (this.fsById.has(fsId)) throw new PoolError(PoolErrorCode.FS_EXISTS, `filesystem ${fsId} already exists in the pool`);
-      const rec = new FsRecord(fsId);
-      // Registered before the header write: if the write fails the slice may still be on the
-      // device as USED, and a later open will show the filesystem; mirror that now.
-      this.fsById.set(fsId, rec);
-      try {
-        await this.allocateSlice(rec);
-      } catch (err) {
-        if (rec.slices.length === 0) this.fsById.delete(fsId);
-        throw err;
-      }
-      return new PoolSpace(this, rec, this.sliceDataBytes, opts.maxBytes);
-    });
+    return this.mutex.run(() =>
+      this.shared(async () => {
+        this.checkWritable();
+        if (this.coordinator) await this.rescan(); // another process may have created it
+        if (this.fsById.has(fsId)) throw new PoolError(PoolErrorCode.FS_EXISTS, `filesystem ${fsId} already exists in the pool`);
+        const rec = new FsRecord(fsId);
+        // Registered before the header write: if the write fails the slice may still be on the
+        // device as USED, and a later open will show the filesystem; mirror that now.
+        this.fsById.set(fsId, rec);
+        try {
+          await this.allocateSliceLocked(rec);
+        } catch (err) {
+          if (rec.slices.length === 0) this.fsById.delete(fsId);
+          throw err;
+        }
+        return new PoolSpace(this, rec, this.sliceDataBytes, opts.maxBytes);
+      }),
+    );
   }
 
   /**
@@ -345,30 +367,33 @@ export class Pool implements SpaceHost {
   /** Frees every slice of the filesystem (highest index first); Spaces held on it stop working. */
   async destroySpace(fsId: bigint): Promise<void> {
     checkFsId(fsId);
-    await this.mutex.run(async () => {
-      this.checkWritable();
-      const rec = this.fsById.get(fsId);
-      if (rec === undefined) throw new PoolError(PoolErrorCode.FS_NOT_FOUND, `filesystem ${fsId} is not in the pool`);
-      rec.destroyed = true;
-      try {
-        for (const index of [...rec.orphans.keys()].sort((a, b) => b - a)) {
-          await this.freeSlice(rec.orphans.get(index)!);
-          rec.orphans.delete(index);
-        }
-        while (rec.slices.length > 0) {
-          await this.freeSlice(rec.slices[rec.slices.length - 1]!);
-          rec.slices.pop();
-        }
-      } catch (err) {
-        // What is left is a shorter filesystem; a new record lets destroy be retried.
-        const rest = new FsRecord(fsId);
-        rest.slices = rec.slices.slice();
-        for (const [i, ref] of rec.orphans) rest.orphans.set(i, ref);
-        this.fsById.set(fsId, rest);
-        throw err;
+    await this.mutex.run(() => this.shared(() => this.destroyLocked(fsId)));
+  }
+
+  private async destroyLocked(fsId: bigint): Promise<void> {
+    this.checkWritable();
+    if (this.coordinator) await this.rescan(); // its slices as they are now (a former owner may have grown it)
+    const rec = this.fsById.get(fsId);
+    if (rec === undefined) throw new PoolError(PoolErrorCode.FS_NOT_FOUND, `filesystem ${fsId} is not in the pool`);
+    rec.destroyed = true;
+    try {
+      for (const index of [...rec.orphans.keys()].sort((a, b) => b - a)) {
+        await this.freeSlice(rec.orphans.get(index)!);
+        rec.orphans.delete(index);
       }
-      this.fsById.delete(fsId);
-    });
+      while (rec.slices.length > 0) {
+        await this.freeSlice(rec.slices[rec.slices.length - 1]!);
+        rec.slices.pop();
+      }
+    } catch (err) {
+      // What is left is a shorter filesystem; a new record lets destroy be retried.
+      const rest = new FsRecord(fsId);
+      rest.slices = rec.slices.slice();
+      for (const [i, ref] of rec.orphans) rest.orphans.set(i, ref);
+      this.fsById.set(fsId, rest);
+      throw err;
+    }
+    this.fsById.delete(fsId);
   }
 
   /**
@@ -432,8 +457,65 @@ export class Pool implements SpaceHost {
 
   // ---- internals ----------------------------------------------------------------------------
 
+  /**
+   * Re-reads every slice header and brings this process's view up to date with what other
+   * processes sharing the pool did: slots they took or freed, filesystems they created, grew or
+   * destroyed. A filesystem's record is updated in place, so Spaces already open on it see its
+   * new slices. Call it before opening a filesystem another process wrote (a change of owner).
+   */
+  async refresh(): Promise<void> {
+    await this.mutex.run(() => this.shared(() => this.rescan()));
+  }
+
+  /** Caller holds the mutex (and the coordinator's lock when there is one). */
+  private async rescan(): Promise<void> {
+    this.checkOpen();
+    const found = new Map<bigint, Map<number, SliceRef>>();
+    for (const pd of this.devices) {
+      const scratch = newPoolDevice(pd.device, pd.label);
+      await scanSlices(scratch, found);
+      pd.slotState.set(scratch.slotState);
+      pd.freeSlots = scratch.freeSlots;
+      pd.freeHint = 0;
+    }
+    for (const [id, slices] of found) {
+      const fresh = buildRecord(id, slices);
+      const rec = this.fsById.get(id);
+      if (rec === undefined || rec.destroyed) {
+        this.fsById.set(id, fresh);
+        continue;
+      }
+      rec.slices = fresh.slices;
+      rec.orphans.clear();
+      for (const [i, ref] of fresh.orphans) rec.orphans.set(i, ref);
+    }
+    for (const [id, rec] of this.fsById) {
+      if (!found.has(id)) {
+        rec.destroyed = true;
+        this.fsById.delete(id);
+      }
+    }
+  }
+
+  /** Runs fn under the cross-process lock when the pool is shared (caller holds the mutex). */
+  private shared<T>(fn: () => Promise<T>): Promise<T> {
+    return this.coordinator ? this.coordinator.exclusive(fn) : fn();
+  }
+
   /** Caller holds the mutex. */
   private async allocateSlice(fs: FsRecord): Promise<void> {
+    if (!this.coordinator) return this.allocateSliceLocked(fs);
+    await this.coordinator.exclusive(async () => {
+      // Another process may have taken slots, or grown this filesystem (a former owner).
+      const known = fs.slices.length;
+      await this.rescan();
+      if (fs.slices.length !== known) return; // the rescan found a slice: the space grew
+      await this.allocateSliceLocked(fs);
+    });
+  }
+
+  /** Caller holds the mutex (and the coordinator's lock when shared). */
+  private async allocateSliceLocked(fs: FsRecord): Promise<void> {
     if (fs.slices.length > MAX_SLICE_INDEX) throw new PoolFullError(`filesystem ${fs.fsId} has the most slices a filesystem can have`);
     // Spread filesystems over devices: the device with the most free slices, lowest index on ties.
     let best: PoolDevice | undefined;
