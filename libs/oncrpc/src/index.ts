@@ -18,6 +18,21 @@ export {
   type ReplyHeader,
   type VersionRange,
 } from './message';
+export {
+  decodeProxyV2,
+  encodeProxyV2,
+  NetworkList,
+  parseNetwork,
+  ProxyCommand,
+  ProxyPreamble,
+  unmapIPv4,
+  DEFAULT_MAX_PROXY_HEADER_BYTES,
+  PROXY_V2_SIGNATURE,
+  type ProxyDecodeResult,
+  type ProxyEndpoints,
+  type ProxyHeader,
+  type ProxyPreambleResult,
+} from './proxy-v2';
 export { RecordReader, RecordTooLargeError } from './record-reader';
 export { beginRecord, endRecord, endRecordPieces, frameRecord } from './record-writer';
 export { RpcReplyWriter, SPLICE_MIN_BYTES, writeOpaqueSpliced } from './reply-writer';

@@ -9,6 +9,13 @@
  * - Replies go out as each call completes, in any order (RFC 5531 §3: the xid matches them).
  * - A record over `maxRecordBytes` or `maxGarbageRecordsPerConnection` undecodable messages
  *   close the connection: the peer is not speaking RPC to us, and the stream cannot be resynced.
+ * - PROXY v2 (proxy-v2.ts): a connection from a peer in `trustedProxyNetworks` may start with
+ *   one header; its source is then the client of every call on the connection (export rules
+ *   see the real client behind a load director). A trusted peer without a header is the client
+ *   itself. A connection from any other peer that starts with the signature is closed at once
+ *   (logged once per peer address): honouring it would let anyone claim any address.
+ *   Until the first bytes decide, at most the header cap is held; after that the check costs
+ *   nothing per chunk.
  * - Once `close()` starts, no new record is dispatched; calls already running finish, their
  *   replies are flushed, and only then is the socket ended. Complete records not yet
  *   dispatched are dropped unanswered: the client retransmits them to the next server.
@@ -20,6 +27,7 @@ import { AcceptStat, DEFAULT_MAX_RECORD_BYTES, MAX_UDP_PAYLOAD_BYTES } from './c
 import { HRTIME_CLOCK, NOOP_LOGGER, RpcDispatcher, type Clock, type DispatchResult, type RpcLogger } from './dispatcher';
 import { CredentialCache, encodeAcceptedReply } from './message';
 import type { ClientAddress, RpcObserver, RpcProgram } from './program';
+import { DEFAULT_MAX_PROXY_HEADER_BYTES, NetworkList, ProxyCommand, ProxyPreamble } from './proxy-v2';
 import { RecordReader } from './record-reader';
 
 export interface RpcServerOptions {
@@ -43,6 +51,11 @@ export interface RpcServerOptions {
    * as soon as no call completes within the window.
    */
   busyPollUs?: number;
+  /**
+   * Networks (CIDRs or addresses, IPv4 and IPv6) whose TCP connections may start with a PROXY
+   * protocol v2 header naming the client they relay for (default: none).
+   */
+  trustedProxyNetworks?: readonly string[];
   observer?: RpcObserver;
   logger?: RpcLogger;
   clock?: Clock;
@@ -51,6 +64,8 @@ export interface RpcServerOptions {
 export interface ConnectionStats {
   connectionId: number;
   client: ClientAddress;
+  /** The socket's peer (differs from client behind a trusted PROXY v2 header). */
+  peer: ClientAddress;
   inFlight: number;
   queuedReplyBytes: number;
   paused: boolean;
@@ -69,6 +84,10 @@ export function clientAddressOf(address: string, port: number, transport: 'tcp' 
 
 class TcpConnection {
   readonly reader: RecordReader;
+  /** Until the first bytes say whether a PROXY header comes; undefined once decided. */
+  preamble: ProxyPreamble | undefined;
+  /** The socket's peer; `client` becomes the PROXY source when a trusted peer sends one. */
+  client: ClientAddress;
   readonly creds = new CredentialCache();
   inFlight = 0;
   queuedReplyBytes = 0;
@@ -85,9 +104,12 @@ class TcpConnection {
   constructor(
     readonly id: number,
     readonly socket: net.Socket,
-    readonly client: ClientAddress,
+    readonly peer: ClientAddress,
+    readonly peerTrusted: boolean,
     maxRecordBytes: number,
   ) {
+    this.client = peer;
+    this.preamble = new ProxyPreamble(DEFAULT_MAX_PROXY_HEADER_BYTES);
     this.reader = new RecordReader(maxRecordBytes);
     this.done = new Promise((resolve) => (this.markDone = resolve));
   }
@@ -117,6 +139,9 @@ export class RpcServer {
   private closePromise: Promise<void> | undefined;
   private udpIdle: (() => void) | undefined;
   private readonly clock: Clock;
+  private readonly trustedProxies: NetworkList;
+  /** Untrusted peers already logged for a PROXY header (bounded: cleared when full). */
+  private readonly refusedProxyPeers = new Set<string>();
   private readonly busyPollNs: bigint;
   private pollUntilNs = 0n;
   private pollingNow = false;
@@ -132,6 +157,7 @@ export class RpcServer {
     const busyPollUs = opts.busyPollUs ?? 0;
     if (!(Number.isSafeInteger(busyPollUs) && busyPollUs >= 0 && busyPollUs <= 10_000)) throw new RangeError('busyPollUs must be an integer from 0 to 10000');
     this.busyPollNs = BigInt(busyPollUs) * 1000n;
+    this.trustedProxies = new NetworkList(opts.trustedProxyNetworks ?? []);
     this.maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.maxInFlight = opts.maxInFlightPerConnection ?? 64;
     this.maxQueuedReplyBytes = opts.maxQueuedReplyBytesPerConnection ?? 4 * 1024 * 1024;
@@ -163,6 +189,7 @@ export class RpcServer {
     return [...this.connections.values()].map((c) => ({
       connectionId: c.id,
       client: c.client,
+      peer: c.peer,
       inFlight: c.inFlight,
       queuedReplyBytes: c.queuedReplyBytes,
       paused: c.paused,
@@ -243,9 +270,15 @@ export class RpcServer {
     }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const conn = new TcpConnection(this.nextConnectionId++, socket, clientAddressOf(address, port, 'tcp'), this.maxRecordBytes);
+    const peer = clientAddressOf(address, port, 'tcp');
+    const conn = new TcpConnection(this.nextConnectionId++, socket, peer, this.trustedProxies.contains(peer.address), this.maxRecordBytes);
     this.connections.set(conn.id, conn);
     socket.on('data', (chunk: Buffer) => {
+      if (conn.preamble !== undefined) {
+        const rest = this.readPreamble(conn, chunk);
+        if (rest === undefined) return;
+        chunk = rest;
+      }
       conn.reader.push(chunk);
       this.pump(conn);
     });
@@ -259,6 +292,35 @@ export class RpcServer {
       this.connections.delete(conn.id);
       conn.markDone();
     });
+  }
+
+  /**
+   * The first bytes of a connection: a PROXY v2 header from a trusted peer sets the client;
+   * from anyone else it closes the connection. Answers the bytes that follow, or undefined
+   * while undecided (or closed).
+   */
+  private readPreamble(conn: TcpConnection, chunk: Buffer): Buffer | undefined {
+    const r = conn.preamble!.push(chunk);
+    if (r.kind === 'incomplete') return undefined;
+    conn.preamble = undefined;
+    if (r.kind === 'none') return r.rest;
+    if (!conn.peerTrusted) {
+      const key = conn.peer.address;
+      if (!this.refusedProxyPeers.has(key)) {
+        if (this.refusedProxyPeers.size >= 1024) this.refusedProxyPeers.clear();
+        this.refusedProxyPeers.add(key);
+        this.logger.warn({ connectionId: conn.id, peer: conn.peer }, 'rpc: PROXY header from a peer outside the trusted networks: closing (logged once per peer)');
+      }
+      conn.socket.destroy();
+      return undefined;
+    }
+    if (r.kind === 'error') {
+      this.logger.warn({ connectionId: conn.id, peer: conn.peer, reason: r.reason }, 'rpc: bad PROXY header from a trusted peer: closing');
+      conn.socket.destroy();
+      return undefined;
+    }
+    if (r.header.command === ProxyCommand.PROXY) conn.client = clientAddressOf(r.header.sourceAddress, r.header.sourcePort, 'tcp');
+    return r.rest;
   }
 
   /**
