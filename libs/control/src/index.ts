@@ -39,3 +39,4 @@ export type {
 } from './storage-host';
 export { loadExportRecords } from './export-records';
 export * from './jobs';
+export * from './cluster';

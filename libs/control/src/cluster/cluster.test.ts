@@ -1,0 +1,208 @@
+/**
+ * Goal: ownership is safe and placement converges.
+ * - place(): every filesystem ends on a healthy active mover; loads differ by at most one once
+ *   settled; a draining or dead mover is emptied; at most one rebalancing move at a time.
+ * - LeaseStore on the real PostgreSQL: only the assigned mover acquires, never before the old
+ *   lease ran out (plus grace), each acquisition bumps the epoch, a holder learns on renewal that
+ *   it lost the lease, release frees at once, serving needs the current epoch.
+ * - PlacementController: one leader among several; assigns, fails over a mover whose heartbeat
+ *   stopped, drains.
+ */
+import fc from 'fast-check';
+import type { DataSource } from 'typeorm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDataSource, runMigrations } from '../data-source';
+import { createTestDatabase, type TestDatabase } from '../testing/test-database';
+import { PlacementController, dedicatedConnection } from './controller';
+import { LeaseStore, pgPool, type Queryable } from './lease-store';
+import { place, type LeaseView, type MoverView } from './placement';
+
+const silent = { info: () => undefined, warn: () => undefined };
+
+describe('place()', () => {
+  const mover = (id: string, healthy = true, state = 'active'): MoverView => ({ id, name: id, state, healthy });
+
+  /** Applies placements, with movers taking what they are given at once, until nothing changes. */
+  function settle(movers: MoverView[], leases: LeaseView[]): { leases: LeaseView[]; rounds: number; maxMovesPerRound: number } {
+    let maxMoves = 0;
+    for (let round = 1; round <= 200; round++) {
+      const plan = place(movers, leases);
+      const moves = plan.changes.filter((c) => c.reason === 'rebalance').length;
+      maxMoves = Math.max(maxMoves, moves);
+      if (plan.changes.length === 0) return { leases, rounds: round, maxMovesPerRound: maxMoves };
+      for (const c of plan.changes) {
+        const l = leases.find((x) => x.fsid === c.fsid)!;
+        l.assignedMoverId = c.to;
+        l.ownerMoverId = c.to;
+        l.serving = true;
+      }
+    }
+    throw new Error('placement did not settle in 200 rounds');
+  }
+
+  it('spreads, fills a joining mover, empties dead and draining ones (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 30 }),
+        fc.array(fc.record({ healthy: fc.boolean(), state: fc.constantFrom('active', 'active', 'draining', 'drained') }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: -1, max: 5 }), { maxLength: 30 }),
+        (nfs, ms, initial) => {
+          const movers = ms.map((m, i) => mover(`m${i}`, m.healthy, m.state));
+          const leases: LeaseView[] = Array.from({ length: nfs }, (_, i) => {
+            const k = initial[i] ?? -1;
+            const a = k >= 0 && k < movers.length ? movers[k]!.id : null;
+            return { fsid: BigInt(i + 1), assignedMoverId: a, ownerMoverId: a, serving: a !== null };
+          });
+          const { leases: end, maxMovesPerRound } = settle(movers, leases);
+          expect(maxMovesPerRound).toBeLessThanOrEqual(1);
+          const candidates = movers.filter((m) => m.healthy && m.state === 'active');
+          if (candidates.length === 0) return;
+          const load = new Map(candidates.map((m) => [m.id, 0]));
+          for (const l of end) {
+            expect(load.has(l.assignedMoverId!)).toBe(true);
+            load.set(l.assignedMoverId!, load.get(l.assignedMoverId!)! + 1);
+          }
+          const counts = [...load.values()];
+          expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('waits for a move in flight before the next rebalancing move', () => {
+    const movers = [mover('a'), mover('b')];
+    const leases: LeaseView[] = [1n, 2n, 3n, 4n].map((fsid) => ({ fsid, assignedMoverId: 'a', ownerMoverId: 'a', serving: true }));
+    const first = place(movers, leases);
+    expect(first.changes).toEqual([{ fsid: 4n, from: 'a', to: 'b', reason: 'rebalance' }]);
+    leases[3]!.assignedMoverId = 'b'; // assigned, not yet taken over
+    expect(place(movers, leases).changes).toEqual([]);
+    leases[3]!.ownerMoverId = 'b';
+    leases[3]!.serving = true;
+    expect(place(movers, leases).changes).toEqual([{ fsid: 3n, from: 'a', to: 'b', reason: 'rebalance' }]);
+  });
+
+  it('reports a draining mover drained only when it holds nothing', () => {
+    const movers = [mover('a', true, 'draining'), mover('b')];
+    const leases: LeaseView[] = [{ fsid: 1n, assignedMoverId: 'a', ownerMoverId: 'a', serving: true }];
+    const plan = place(movers, leases);
+    expect(plan.changes).toEqual([{ fsid: 1n, from: 'a', to: 'b', reason: 'mover-draining' }]);
+    expect(plan.drained).toEqual([]); // still the holder
+    leases[0] = { fsid: 1n, assignedMoverId: 'b', ownerMoverId: 'b', serving: true };
+    expect(place(movers, leases).drained).toEqual(['a']);
+  });
+});
+
+describe('leases and the controller on PostgreSQL', () => {
+  let db: TestDatabase;
+  let schema: DataSource;
+  let ds: Queryable & { end(): Promise<void> };
+  let fsid = 100;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    schema = createDataSource({ url: db.url });
+    await runMigrations(schema);
+    ds = await pgPool(db.url);
+  });
+  afterAll(async () => {
+    await ds?.end();
+    await schema?.destroy();
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    await ds.query(`DELETE FROM fs_leases`);
+    await ds.query(`DELETE FROM filesystems`);
+    await ds.query(`DELETE FROM movers`);
+    await ds.query(`DELETE FROM pools`);
+  });
+
+  async function filesystem(): Promise<bigint> {
+    const [pool] = await ds.query(`INSERT INTO pools (name, slice_bytes) VALUES ($1, 268435456) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`, ['p']);
+    const id = BigInt(++fsid);
+    await ds.query(`INSERT INTO filesystems (name, fsid, pool_id, size_bytes, state) VALUES ($1, $2, $3, 1073741824, 'ready')`, [`fs${id}`, id.toString(), pool.id]);
+    return id;
+  }
+  const assign = (id: bigint, mover: string | null) => ds.query(`UPDATE fs_leases SET assigned_mover_id = $2 WHERE fsid = $1`, [id.toString(), mover]);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('acquire, renew, lose, release: the rules of the lease', async () => {
+    const store = new LeaseStore(ds, { leaseMs: 300, graceMs: 100 });
+    const a = await store.registerMover({ name: 'a', address: '127.0.0.1', nfsPort: 1, httpPort: 2 });
+    const b = await store.registerMover({ name: 'b', address: '127.0.0.1', nfsPort: 3, httpPort: 4 });
+    const id = await filesystem();
+    await ds.query(`INSERT INTO fs_leases (filesystem_id, fsid) SELECT id, fsid FROM filesystems`);
+    expect(await store.acquire(a, id)).toBeUndefined(); // not assigned to a
+    await assign(id, a);
+    const e1 = await store.acquire(a, id);
+    expect(e1).toBe(1n);
+    expect(await store.setServing(a, id, e1!, true)).toBe(true);
+    // The controller moves it to b while a is alive: b may not take it before a's lease runs out.
+    await assign(id, b);
+    expect(await store.acquire(b, id)).toBeUndefined();
+    const t = await store.tick(a);
+    expect(t.held).toEqual([{ fsid: id, epoch: 1n }]);
+    expect(t.assigned).toEqual([]);
+    const tb = await store.tick(b);
+    expect(tb.assigned).toMatchObject([{ fsid: id, ownerMoverId: a, takeable: false }]);
+    // a stops renewing (paused): after lease + grace b takes it with a new epoch.
+    await sleep(450);
+    expect((await store.tick(b)).assigned[0]!.takeable).toBe(true);
+    const e2 = await store.acquire(b, id);
+    expect(e2).toBe(2n);
+    // a wakes up: its renewal shows the lease is b's now; it can neither serve nor release it.
+    expect((await store.tick(a)).held).toEqual([]);
+    expect(await store.setServing(a, id, e1!, true)).toBe(false);
+    expect(await store.release(a, id, e1!)).toBe(false);
+    // A planned move back to a: b releases, a acquires at once.
+    await assign(id, a);
+    expect(await store.acquire(a, id)).toBeUndefined();
+    expect(await store.release(b, id, e2!)).toBe(true);
+    expect(await store.acquire(a, id)).toBe(3n);
+  });
+
+  it('one controller leads; it assigns, fails over a silent mover and drains', async () => {
+    const url = db.url;
+    const c1 = new PlacementController({ db: ds, connect: () => dedicatedConnection(url), logger: silent, moverStaleMs: 400 });
+    const c2 = new PlacementController({ db: ds, connect: () => dedicatedConnection(url), logger: silent, moverStaleMs: 400 });
+    try {
+      const store = new LeaseStore(ds, { leaseMs: 300 });
+      const a = await store.registerMover({ name: 'a', address: '127.0.0.1', nfsPort: 1, httpPort: 2 });
+      const b = await store.registerMover({ name: 'b', address: '127.0.0.1', nfsPort: 3, httpPort: 4 });
+      const ids = [await filesystem(), await filesystem(), await filesystem(), await filesystem()];
+      expect(await c1.tick()).toBeDefined();
+      expect(await c2.tick()).toBeUndefined(); // not the leader
+      const assigned = async () =>
+        new Map(((await ds.query(`SELECT fsid::text AS fsid, assigned_mover_id FROM fs_leases`)) as Array<{ fsid: string; assigned_mover_id: string }>).map((r) => [BigInt(r.fsid), r.assigned_mover_id]));
+      let m = await assigned();
+      expect(ids.every((i) => m.has(i))).toBe(true);
+      expect([...m.values()].filter((x) => x === a)).toHaveLength(2);
+      expect([...m.values()].filter((x) => x === b)).toHaveLength(2);
+      // b goes silent: its filesystems go to a.
+      await sleep(500);
+      await store.tick(a);
+      await c1.tick();
+      m = await assigned();
+      expect([...m.values()].every((x) => x === a)).toBe(true);
+      // The leader's connection dies: the other controller takes over.
+      await c1.stop();
+      expect(await c2.tick()).toBeDefined();
+      // a drains while b is back: everything goes to b, then a is drained.
+      await store.tick(b);
+      await store.tick(a);
+      await ds.query(`UPDATE movers SET state = 'draining' WHERE id = $1`, [a]);
+      await c2.tick();
+      m = await assigned();
+      expect([...m.values()].every((x) => x === b)).toBe(true);
+      await ds.query(`UPDATE fs_leases SET owner_mover_id = $1, serving = true`, [b]);
+      await store.tick(a);
+      await store.tick(b);
+      await c2.tick();
+      const [{ state }] = await ds.query(`SELECT state FROM movers WHERE id = $1`, [a]);
+      expect(state).toBe('drained');
+    } finally {
+      await c1.stop();
+      await c2.stop();
+    }
+  });
+});

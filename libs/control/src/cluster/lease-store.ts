@@ -1,0 +1,164 @@
+/**
+ * LeaseStore: the SQL of filesystem ownership (docs/cluster.md, "Leases"). PostgreSQL's clock is
+ * the only clock that decides; each statement's WHERE clause is a rule of the protocol:
+ *
+ * - acquire: only the assigned mover, only when nobody holds the lease or it expired more than
+ *   `graceMs` ago (database clock), and it bumps the epoch. So two holders never overlap: the old
+ *   holder's own deadline (its monotonic clock, from the moment it sent its last renewal) is at or
+ *   before the database's `expires_at`, and the grace covers a device write issued just before it.
+ * - renew: every lease the mover holds, whether or not it expired; a holder that finds its epoch
+ *   changed (someone acquired in between) has lost the filesystem and must drop it unwritten.
+ * - release (a planned move): only the holder of that epoch; the lease is free at once, so the
+ *   next owner does not wait out a deadline.
+ * - serving: only the holder of that epoch; directors route to serving, unexpired leases only.
+ *
+ * Epochs and fsids are bigints (int8 in SQL, sent and read as decimal strings).
+ */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<any>;
+}
+
+export interface MoverRegistration {
+  name: string;
+  address: string;
+  nfsPort: number;
+  httpPort: number;
+}
+
+export interface HeldLease {
+  fsid: bigint;
+  epoch: bigint;
+}
+
+export interface Assignment {
+  fsid: bigint;
+  filesystemId: string;
+  /** Holder right now (null: free). */
+  ownerMoverId: string | null;
+  epoch: bigint;
+  /** The holder's lease ran out (database clock, grace included): it may be taken. */
+  takeable: boolean;
+}
+
+export interface TickResult {
+  /** Leases this mover holds, renewed by this tick (epoch as in the database). */
+  held: HeldLease[];
+  /** Filesystems the controller assigned to this mover (ready ones only). */
+  assigned: Assignment[];
+  /** The mover's own state (active, draining, drained); undefined if its row is gone. */
+  moverState: string | undefined;
+}
+
+export interface LeaseStoreOptions {
+  leaseMs: number;
+  /** Extra wait past an expired lease before another mover may take it (default 250 ms). */
+  graceMs?: number;
+}
+
+export class LeaseStore {
+  readonly leaseMs: number;
+  readonly graceMs: number;
+
+  constructor(
+    private readonly db: Queryable,
+    opts: LeaseStoreOptions,
+  ) {
+    if (!Number.isSafeInteger(opts.leaseMs) || opts.leaseMs < 100) throw new Error(`lease duration must be at least 100 ms, not ${opts.leaseMs}`);
+    this.leaseMs = opts.leaseMs;
+    this.graceMs = opts.graceMs ?? 250;
+  }
+
+  /** Inserts or refreshes the mover's row (by name) and returns its id; it is active again. */
+  async registerMover(r: MoverRegistration): Promise<string> {
+    const rows = await this.db.query(
+      `INSERT INTO movers (name, address, nfs_port, http_port, state, last_heartbeat)
+       VALUES ($1, $2, $3, $4, 'active', now())
+       ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, nfs_port = EXCLUDED.nfs_port,
+         http_port = EXCLUDED.http_port, state = 'active', last_heartbeat = now(), updated_at = now()
+       RETURNING id`,
+      [r.name, r.address, r.nfsPort, r.httpPort],
+    );
+    return rows[0].id as string;
+  }
+
+  /**
+   * One heartbeat: the mover's last_heartbeat, every lease it holds renewed to now() + leaseMs,
+   * and its assignments. The caller starts its deadline clock before calling.
+   */
+  async tick(moverId: string): Promise<TickResult> {
+    const [beat] = await this.db.query(
+      `WITH hb AS (UPDATE movers SET last_heartbeat = now() WHERE id = $1 RETURNING state),
+            r AS (UPDATE fs_leases SET expires_at = now() + $2 * interval '1 millisecond'
+                  WHERE owner_mover_id = $1 RETURNING fsid, epoch)
+       SELECT (SELECT state FROM hb) AS mover_state,
+              (SELECT json_agg(json_build_object('fsid', fsid::text, 'epoch', epoch::text)) FROM r) AS held`,
+      [moverId, this.leaseMs],
+    );
+    const moverState: string | undefined = beat.mover_state ?? undefined;
+    const held: HeldLease[] = ((beat.held ?? []) as Array<{ fsid: string; epoch: string }>).map((r) => ({ fsid: BigInt(r.fsid), epoch: BigInt(r.epoch) }));
+    const rows = await this.db.query(
+      `SELECT l.fsid::text AS fsid, l.filesystem_id, l.owner_mover_id, l.epoch::text AS epoch,
+              (l.owner_mover_id IS NULL OR l.expires_at IS NULL
+               OR l.expires_at < now() - $2 * interval '1 millisecond') AS takeable
+       FROM fs_leases l JOIN filesystems f ON f.id = l.filesystem_id
+       WHERE l.assigned_mover_id = $1 AND f.state = 'ready'
+       ORDER BY l.fsid`,
+      [moverId, this.graceMs],
+    );
+    const assigned = rows.map((r: { fsid: string; filesystem_id: string; owner_mover_id: string | null; epoch: string; takeable: boolean }) => ({
+      fsid: BigInt(r.fsid),
+      filesystemId: r.filesystem_id,
+      ownerMoverId: r.owner_mover_id,
+      epoch: BigInt(r.epoch),
+      takeable: r.takeable,
+    }));
+    return { held, assigned, moverState };
+  }
+
+  /** Takes the lease of `fsid` (see the rules above); the new epoch, or undefined if refused. */
+  async acquire(moverId: string, fsid: bigint): Promise<bigint | undefined> {
+    const rows = await this.db.query(
+      `UPDATE fs_leases SET owner_mover_id = $2, epoch = epoch + 1, serving = false,
+         expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+       WHERE fsid = $1 AND assigned_mover_id = $2
+         AND (owner_mover_id IS NULL OR expires_at IS NULL OR expires_at < now() - $4 * interval '1 millisecond')
+       RETURNING epoch::text AS epoch`,
+      [fsid.toString(), moverId, this.leaseMs, this.graceMs],
+    );
+    return rows.length ? BigInt(rows[0].epoch) : undefined;
+  }
+
+  /** Marks the lease serving (or not) for directors; false when the epoch is no longer ours. */
+  async setServing(moverId: string, fsid: bigint, epoch: bigint, serving: boolean): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE fs_leases SET serving = $4, updated_at = now()
+       WHERE fsid = $1 AND owner_mover_id = $2 AND epoch = $3 RETURNING fsid`,
+      [fsid.toString(), moverId, epoch.toString(), serving],
+    );
+    return rows.length === 1;
+  }
+
+  /** Gives the lease up at once (after a flush); false when the epoch is no longer ours. */
+  async release(moverId: string, fsid: bigint, epoch: bigint): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE fs_leases SET owner_mover_id = NULL, serving = false, expires_at = NULL, updated_at = now()
+       WHERE fsid = $1 AND owner_mover_id = $2 AND epoch = $3 RETURNING fsid`,
+      [fsid.toString(), moverId, epoch.toString()],
+    );
+    return rows.length === 1;
+  }
+}
+
+/**
+ * A Queryable over a pg connection pool of its own (rows, always: TypeORM's DataSource.query
+ * answers UPDATE ... RETURNING with [rows, count], so lease code does not go through it).
+ */
+export async function pgPool(url: string, opts: { max?: number; applicationName?: string } = {}): Promise<Queryable & { end(): Promise<void> }> {
+  const { Pool } = await import('pg');
+  const pool = new Pool({ connectionString: url, max: opts.max ?? 4, application_name: opts.applicationName ?? 'ferry-leases' });
+  pool.on('error', () => undefined); // an idle client's error: the next query reports it
+  return {
+    query: async (sql: string, params?: unknown[]) => (await pool.query(sql, params as unknown[])).rows,
+    end: () => pool.end(),
+  };
+}
