@@ -85,7 +85,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     this.nfs = nfs;
     await this.openFileSystems();
 
-    this.rpc = new RpcServer({ programs: nfs.programs(), busyPollUs: this.config.busyPollUs, observer: this.observer(), logger: this.logger.child({ component: 'rpc' }) });
+    this.rpc = new RpcServer({ programs: nfs.programs(), busyPollUs: this.config.busyPollUs, trustedProxyNetworks: this.config.directorNetworks, observer: this.observer(), logger: this.logger.child({ component: 'rpc' }) });
     const host = this.config.bindAddress;
     await this.rpc.listenTcp(this.config.nfsPort, host);
     await this.rpc.listenUdp(this.config.nfsPort, host);

@@ -5,6 +5,7 @@
  * export); a malformed value stops the process at start with a message naming the variable,
  * rather than running with a guess.
  */
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 
 export interface MoverConfig {
@@ -25,6 +26,8 @@ export interface MoverConfig {
   busyPollUs: number;
   /** Average device read rate of an online scrub, bytes per second; 0 = unlimited. */
   scrubBytesPerSecond: number;
+  /** Networks (CIDRs) of load directors, trusted to name the client in a PROXY v2 header. */
+  directorNetworks: string[];
 }
 
 export class ConfigError extends Error {
@@ -83,6 +86,26 @@ export const DEFAULT_SCRUB_BYTES_PER_SECOND = 256 * 1024 * 1024;
 /** See docs/benchmarks.md: what polling buys at one call in flight, and what it costs. */
 export const DEFAULT_BUSY_POLL_US = 0;
 
+/**
+ * A comma-separated list of CIDRs or addresses (IPv4 and IPv6), checked here so a typo stops
+ * the start instead of silently trusting nobody (or the wrong network).
+ */
+export function networkList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((part) => {
+    const p = part.trim();
+    const slash = p.indexOf('/');
+    const fam = isIP(slash < 0 ? p : p.slice(0, slash));
+    if (fam === 0) throw new ConfigError(`${name}: ${JSON.stringify(p)} is not an IP address or CIDR (example: 10.0.0.0/8,fd00::/8)`);
+    if (slash >= 0) {
+      const prefix = p.slice(slash + 1);
+      if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > (fam === 4 ? 32 : 128)) throw new ConfigError(`${name}: ${JSON.stringify(p)} has a bad prefix length`);
+    }
+    return p;
+  });
+}
+
 export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): MoverConfig {
   const level = env.FERRY_LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
@@ -100,6 +123,7 @@ export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): Mo
     writeBufferBytes: size(env, 'FERRY_WRITE_BUFFER', 256 * 1024 * 1024),
     busyPollUs: int(env, 'FERRY_BUSY_POLL_US', DEFAULT_BUSY_POLL_US, 0, 10_000),
     scrubBytesPerSecond: rate(env, 'FERRY_SCRUB_RATE', DEFAULT_SCRUB_BYTES_PER_SECOND),
+    directorNetworks: networkList(env, 'FERRY_DIRECTOR_NETWORKS'),
   };
 }
 
