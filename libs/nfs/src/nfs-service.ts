@@ -54,6 +54,12 @@ export interface NfsServiceOptions {
   maxIoBytes?: number; // rtmax/wtmax, default 1 MiB
   /** Duplicate request cache; one is made with default bounds when absent. */
   drc?: DuplicateRequestCache;
+  /**
+   * A cluster mover: true for a filesystem of the cluster that this mover does not serve right
+   * now (moving, or being recovered). Its calls get NFS3ERR_JUKEBOX instead of NFS3ERR_STALE, so
+   * the director (or the client) tries again rather than losing the handle.
+   */
+  servedElsewhere?: (fsid: bigint) => boolean;
 }
 
 export const DEFAULT_MAX_IO_BYTES = 1024 * 1024;
@@ -123,6 +129,7 @@ export class NfsService {
   readonly mounts = new MountList();
   private readonly refusalsLogged = new Set<string>();
   private readonly programList: RpcProgram[];
+  private readonly servedElsewhere: ((fsid: bigint) => boolean) | undefined;
 
   constructor(opts: NfsServiceOptions) {
     this.filesystems = new Map(opts.filesystems);
@@ -133,6 +140,7 @@ export class NfsService {
     if (!(Number.isSafeInteger(maxIoBytes) && maxIoBytes >= 4096)) throw new Error(`maxIoBytes ${maxIoBytes} must be an integer >= 4096`);
     this.limits = { maxIoBytes };
     this.drc = opts.drc ?? new DuplicateRequestCache({ clock: opts.clock });
+    this.servedElsewhere = opts.servedElsewhere;
     this.table = this.buildTable(opts.exports);
     this.programList = [this.mountProgram(), this.nfsProgram()];
   }
@@ -323,7 +331,7 @@ export class NfsService {
     }
     if (file === undefined) throw new Error(`${spec.name} names no handle`);
     const fs = this.filesystems.get(fsid);
-    if (fs === undefined) return NfsStat3.NFS3ERR_STALE;
+    if (fs === undefined) return this.servedElsewhere?.(fsid) ? NfsStat3.NFS3ERR_JUKEBOX : NfsStat3.NFS3ERR_STALE;
     const exp = this.exportFor(fsid, call.client);
     if (typeof exp === 'number') return exp;
     const readOnly = exp.config.access === 'ro';
@@ -342,6 +350,10 @@ export class NfsService {
       wcc2 = err.wcc2;
     } else if (err instanceof NfsError) {
       status = err.status;
+    } else if ((err as { code?: unknown } | null)?.code === 'FENCED') {
+      // The lease of this filesystem ran out under the call (a cluster mover): nothing of it
+      // reached the pool; the next owner answers it (no attributes: the engine is going away).
+      return spec.fail(NfsStat3.NFS3ERR_JUKEBOX, NO_INFO);
     } else {
       status = NfsStat3.NFS3ERR_SERVERFAULT;
       const handle = (spec.handles(args)[0] as Buffer).toString('hex');

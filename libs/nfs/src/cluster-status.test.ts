@@ -1,0 +1,65 @@
+/**
+ * Goal: a cluster mover answers NFS3ERR_JUKEBOX, never STALE, for a filesystem of the cluster it
+ * does not serve right now, and for a call whose filesystem's lease ran out under it (FENCED):
+ * the director re-routes both, and a client retries; a handle of a filesystem the cluster does
+ * not know stays STALE.
+ * Method: an NfsService over a MemoryFileSystem with `servedElsewhere`, and an engine method
+ * made to fail as a fenced space does.
+ */
+import { describe, expect, it } from 'vitest';
+import { FileHandleCodec } from './file-handle';
+import { GETATTR, REMOVE } from './nfs3/procedures';
+import { NfsStat3 } from './nfs3/xdr-types';
+import { NfsService } from './nfs-service';
+import { rawCall, defaultExport, FSID, KEY } from './testing/harness';
+import { MemoryFileSystem } from './testing/memory-fs';
+import { XdrReader, XdrWriter } from '@ferry/xdr';
+import type { Nfs3Procedure } from './nfs3/procedure';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function call<A, R>(service: NfsService, spec: Nfs3Procedure<A, R>, args: A): Promise<R> {
+  const w = new XdrWriter();
+  spec.encodeArgs(w, args);
+  const reply = await rawCall(service.programs()[1]!, spec.proc, Buffer.from(w.bytes()));
+  const r = new XdrReader(reply);
+  const res = spec.decodeRes(r);
+  r.expectEnd();
+  return res;
+}
+
+describe('a cluster mover', () => {
+  const codec = new FileHandleCodec(KEY);
+  const elsewhere = 9n;
+
+  function service(fs: MemoryFileSystem): NfsService {
+    return new NfsService({
+      filesystems: new Map([[FSID, fs]]),
+      exports: [defaultExport(), defaultExport({ path: '/other', fsid: elsewhere })],
+      handleKey: KEY,
+      logger: quiet,
+      servedElsewhere: (fsid) => fsid === elsewhere,
+    });
+  }
+
+  it('answers JUKEBOX for a filesystem served elsewhere, STALE for an unknown one', async () => {
+    const s = service(new MemoryFileSystem({ fsid: FSID, clock: () => 1 }));
+    const moved = codec.encode(elsewhere, { ino: 1n, generation: 1 });
+    const unknown = codec.encode(elsewhere + 1n, { ino: 1n, generation: 1 });
+    expect((await call(s, GETATTR, { object: moved })).status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
+    const rm = await call(s, REMOVE, { object: { dir: moved, name: 'x' } });
+    expect(rm.status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
+    expect(rm.resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
+    expect((await call(s, GETATTR, { object: unknown })).status).toBe(NfsStat3.NFS3ERR_STALE);
+  });
+
+  it('answers JUKEBOX with no attributes when the lease runs out under a call', async () => {
+    const fs = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });
+    const s = service(fs);
+    const root = s.rootHandle(FSID)!;
+    fs.remove = () => Promise.reject(Object.assign(new Error('fenced'), { code: 'FENCED' }));
+    const r = await call(s, REMOVE, { object: { dir: root, name: 'x' } });
+    expect(r.status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
+    expect(r.resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
+  });
+});
