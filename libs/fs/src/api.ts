@@ -187,6 +187,12 @@ export interface WriteResult {
   wcc: Wcc;
 }
 
+/** A reply the protocol layer kept durably with this filesystem (see `recordReply`). */
+export interface ReplyRecord {
+  key: Buffer;
+  reply: Buffer;
+}
+
 /**
  * One mounted filesystem. Methods may be called concurrently; the engine orders them.
  */
@@ -233,6 +239,21 @@ export interface FileSystem {
     accept: (entry: DirEntry) => boolean,
   ): Promise<ReaddirResult>;
   statfs(): Promise<FsStat>;
+
+  /**
+   * Keeps a reply of the protocol layer's duplicate request cache with this filesystem, so a
+   * new owner can answer a retransmit with it. Synchronous and cheap: the record is staged into
+   * the metadata transaction stream and rides in the next metadata transaction (the next
+   * operation's, or one of its own a moment later), so it is durable with the log write that
+   * follows the operation it answers, never before that operation. Only the newest records are
+   * kept (bounded by count and bytes; older ones are deleted the same way). `key` and `reply`
+   * are opaque bytes (together at most MAX_REPLY_RECORD_BYTES); throws RangeError beyond that.
+   * Ignored once the filesystem is closed.
+   */
+  recordReply(key: Buffer, reply: Buffer): void;
+  /** The reply records kept (those that survived open/recovery plus those recorded since), oldest
+   * first. The buffers are shared: do not modify them. */
+  replyRecords(): ReplyRecord[];
 
   /** Flush buffered data and metadata (graceful shutdown, handover). */
   flush(): Promise<void>;

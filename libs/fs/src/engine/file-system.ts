@@ -23,6 +23,13 @@
  *   (`allocated`), points the extents at them with their crc32c, and frees the old ones; it is
  *   dropped if a truncate ran after it chose its runs (`truncSeq`).
  * - Extents of one file never overlap and are at most MAX_EXTENT_BLOCKS long.
+ * - Reply records (`recordReply`, key prefix REPLY): `replies` mirrors, oldest first, the newest
+ *   records within the bounds (count and bytes); sequence numbers increase by one in record
+ *   order. Records with seq < `stagedReplySeq` are in an applied transaction (or in the one being
+ *   applied); the rest are staged into the next metadata transaction, whichever operation runs
+ *   it, or one of their own on the next turn of the event loop, and made durable without
+ *   anyone waiting. Evicted records already applied are deleted in a later transaction
+ *   (`replyDels`); so the volume holds at most the bounds plus what awaits its delete.
  */
 import { createHash } from 'node:crypto';
 import { crc32c } from '@node-rs/crc32';
@@ -35,6 +42,7 @@ import {
   type FsInfo,
   type FsStat,
   type NewNodeOwner,
+  type ReplyRecord,
   type ReadResult,
   type ReaddirResult,
   type SetAttrs,
@@ -66,6 +74,9 @@ import {
   type SuperRecord,
   decodeDirent,
   decodeExtent,
+  decodeReply,
+  encodeReply,
+  replyKey,
   decodeInode,
   decodeInodeAttr,
   inodeParent,
@@ -111,6 +122,29 @@ export interface FileSystemOpenOptions {
   /** Directory entries kept in cached listings (default 262144); one listing holds at most
    * 16384 entries or a sixteenth of this, whichever is smaller. */
   cachedDirEntries?: number;
+  /** Reply records kept (`recordReply`): the newest this many (default 4096)... */
+  replyRecordsMax?: number;
+  /** ...and at most this many bytes of them, keys and values (default 4 MiB). */
+  replyBytesMax?: number;
+}
+
+/** Reply records staged into one transaction at most: keeps a busy moment's records from
+ * swelling an operation's log record (the rest go in the next transactions). */
+const REPLY_STAGE_BYTES_MAX = 16 * 1024;
+/** Bytes a reply record costs against `replyBytesMax`: its key plus its value. */
+const REPLY_KEY_BYTES = 9;
+
+interface ReplySlot {
+  seq: bigint;
+  /** The encoded value; `key` and `reply` are views into it. */
+  value: Buffer;
+  key: Buffer;
+  reply: Buffer;
+}
+
+function replySlot(seq: bigint, value: Buffer): ReplySlot {
+  const { key, reply } = decodeReply(value);
+  return { seq, value, key, reply };
 }
 
 /** Blocks written and applied per flush step: bounds the memory of one aggregated write. */
@@ -212,6 +246,14 @@ export class Engine implements FileSystem {
    * taking its shared lock re-resolves only when some file changed meanwhile. */
   private dataEpoch = 0;
   private readonly cache: ReadCache;
+  private readonly replyRecordsMax: number;
+  private readonly replyBytesMax: number;
+  private readonly replies: ReplySlot[] = [];
+  private replyBytes = 0;
+  private nextReplySeq = 0n;
+  private stagedReplySeq = 0n;
+  private replyDels: bigint[] = [];
+  private replyApplyScheduled = false;
 
   private constructor(
     private readonly volume: Volume,
@@ -228,6 +270,9 @@ export class Engine implements FileSystem {
     this.cache = new ReadCache({ inodes: opts.cachedInodes ?? 65_536, dirEntries, maxListing: Math.min(16_384, Math.floor(dirEntries / 16)) });
     const budgetBytes = opts.writeBufferBytes ?? 256 * 1024 * 1024;
     this.budgetBlocks = Math.max(1, Math.floor(budgetBytes / BLOCK_BYTES));
+    this.replyRecordsMax = opts.replyRecordsMax ?? 4096;
+    this.replyBytesMax = opts.replyBytesMax ?? 4 * 1024 * 1024;
+    if (!(this.replyRecordsMax >= 1 && this.replyBytesMax >= 4096)) throw new RangeError('reply record bounds: at least 1 record and 4096 bytes');
     const maxBlocks = volume.stats().maxBlocks;
     this.reserveBlocks = Math.min(Math.max(32, Math.floor(maxBlocks / 200)), 65536);
     // RFC 1813 §3.3.7 writeverf3: a new value per open, so clients resend uncommitted data
@@ -247,7 +292,34 @@ export class Engine implements FileSystem {
     const root = decodeInode(ROOT_INO, rootRaw);
     const engine = new Engine(volume, superRec, root.generation, opts);
     engine.lastLsn = volume.stats().lastLsn;
+    await engine.loadReplies();
     return engine;
+  }
+
+  /** The reply records that survived (a filesystem from before them has none). */
+  private async loadReplies(): Promise<void> {
+    const [from, to] = prefixRange(KeyPrefix.REPLY);
+    let last = -1n;
+    await this.volume.scan(from, to, (k, v) => {
+      if (k.length !== 9) {
+        this.log.error({ key: k.toString('hex') }, 'reply record with a bad key: ignored (fsck reports it)');
+        return true;
+      }
+      const seq = k.readBigUInt64BE(1);
+      last = seq;
+      try {
+        this.replies.push(replySlot(seq, v));
+        this.replyBytes += REPLY_KEY_BYTES + v.length;
+      } catch (e) {
+        this.log.error({ seq: seq.toString(), err: e }, 'reply record does not decode: deleted with the next transaction');
+        this.replyDels.push(seq);
+      }
+      return true;
+    });
+    this.nextReplySeq = last + 1n;
+    this.stagedReplySeq = this.nextReplySeq;
+    this.evictReplies();
+    if (this.replyDels.length > 0) this.scheduleReplies();
   }
 
   // ---------------------------------------------------------------- helpers
@@ -352,9 +424,14 @@ export class Engine implements FileSystem {
     const release = await this.meta.lock();
     let lsn: bigint | undefined;
     let result: T;
+    let withReplies = false;
     try {
       const tx = new Staging(this.volume);
       result = await fn(tx, this.now());
+      if (this.stagedReplySeq < this.nextReplySeq || this.replyDels.length > 0) {
+        this.stageReplies(tx);
+        withReplies = true;
+      }
       if (!tx.isEmpty) {
         const t = tx.toTransaction();
         // The read cache must not outlive what this changes: dropped now, and again once the
@@ -373,7 +450,70 @@ export class Engine implements FileSystem {
       release();
     }
     if (durable && lsn !== undefined) await this.volume.durable(lsn);
+    // Nobody may await this transaction, yet its reply records must reach the log by themselves
+    // (a metadata volume writes every applied transaction anyway; this asks for it explicitly).
+    else if (withReplies && lsn !== undefined) this.volume.durable(lsn).catch((err: unknown) => this.replyFailed(err));
     return result;
+  }
+
+  // ---------------------------------------------------------------- reply records
+
+  recordReply(key: Buffer, reply: Buffer): void {
+    if (this.closed) return;
+    const seq = this.nextReplySeq;
+    const slot = replySlot(seq, encodeReply(key, reply));
+    this.nextReplySeq = seq + 1n;
+    this.replies.push(slot);
+    this.replyBytes += REPLY_KEY_BYTES + slot.value.length;
+    this.evictReplies();
+    this.scheduleReplies();
+  }
+
+  replyRecords(): ReplyRecord[] {
+    return this.replies.map((r) => ({ key: r.key, reply: r.reply }));
+  }
+
+  /** Drops the oldest records past the bounds (always keeping the newest one). */
+  private evictReplies(): void {
+    while (this.replies.length > 1 && (this.replies.length > this.replyRecordsMax || this.replyBytes > this.replyBytesMax)) {
+      const old = this.replies.shift()!;
+      this.replyBytes -= REPLY_KEY_BYTES + old.value.length;
+      // One never staged simply is never written.
+      if (old.seq < this.stagedReplySeq) this.replyDels.push(old.seq);
+    }
+  }
+
+  /** Stages pending deletes and the oldest unstaged records (up to REPLY_STAGE_BYTES_MAX). */
+  private stageReplies(tx: Staging): void {
+    for (const seq of this.replyDels) tx.del(replyKey(seq));
+    this.replyDels = [];
+    // Unstaged records are the newest: a suffix of `replies`.
+    let i = this.replies.length;
+    while (i > 0 && this.replies[i - 1]!.seq >= this.stagedReplySeq) i--;
+    let bytes = 0;
+    for (; i < this.replies.length && bytes < REPLY_STAGE_BYTES_MAX; i++) {
+      const r = this.replies[i]!;
+      tx.put(replyKey(r.seq), r.value);
+      bytes += REPLY_KEY_BYTES + r.value.length;
+      this.stagedReplySeq = r.seq + 1n;
+    }
+    if (this.stagedReplySeq < this.nextReplySeq) this.scheduleReplies();
+  }
+
+  /** A transaction of their own for records no operation took along (next event-loop turn). */
+  private scheduleReplies(): void {
+    if (this.replyApplyScheduled) return;
+    this.replyApplyScheduled = true;
+    setImmediate(() => {
+      this.replyApplyScheduled = false;
+      if (this.closed || (this.stagedReplySeq >= this.nextReplySeq && this.replyDels.length === 0)) return;
+      this.mutate(() => Promise.resolve(undefined)).catch((err: unknown) => this.replyFailed(err));
+    });
+  }
+
+  private replyFailed(err: unknown): void {
+    // The operations they answer stand; only a retransmit after a change of owner would run again.
+    if (!this.closed) this.log.warn({ err }, 'reply records could not be written');
   }
 
   /** Stages an inode record; one loaded with buffered size and times overlaid carries them into
@@ -1579,6 +1719,7 @@ export class Engine implements FileSystem {
       await this.flushFile(st, st.dirty.nextSeq, Infinity);
     }
     if (this.flushLoop) await this.flushLoop;
+    while (this.stagedReplySeq < this.nextReplySeq || this.replyDels.length > 0) await this.mutate(() => Promise.resolve(undefined), false);
     await this.volume.durable(this.lastLsn);
   }
 

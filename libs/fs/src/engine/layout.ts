@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Attr, FileType, type Timespec } from '../api';
+import { MAX_VALUE_BYTES } from '../meta/layout';
 
 export const FORMAT_VERSION = 1;
 export const SUPER_MAGIC = Buffer.from('FERRYFS\0', 'latin1');
@@ -16,6 +17,9 @@ export const enum KeyPrefix {
   DIRENT = 0x02,
   FREE_INO = 0x03,
   EXTENT = 0x04,
+  /** Reply records of the protocol layer's duplicate request cache (optional: older
+   * filesystems simply have none, so the format version stays 1). */
+  REPLY = 0x05,
 }
 
 export const BLOCK_BYTES = 4096;
@@ -338,6 +342,46 @@ export function extentBlockCount(b: Buffer): number {
 /** The crc32c of block `i` of an extent value (checked by extentBlockCount first). */
 export function extentCrc(b: Buffer, i: number): number {
   return b.readUInt32BE(12 + 4 * i);
+}
+
+// ---- reply record: key [0x05][seq u64], value [version u8][key length u16][key][reply] ----
+
+export const REPLY_VERSION = 1;
+export const REPLY_HEADER_BYTES = 3;
+/** The volume's value limit less the header: key and reply together fit in it. */
+export const MAX_REPLY_RECORD_BYTES = MAX_VALUE_BYTES - REPLY_HEADER_BYTES;
+
+export function replyKey(seq: bigint): Buffer {
+  const k = Buffer.allocUnsafe(9);
+  k[0] = KeyPrefix.REPLY;
+  k.writeBigUInt64BE(seq, 1);
+  return k;
+}
+
+export interface ReplyValue {
+  key: Buffer;
+  reply: Buffer;
+}
+
+export function encodeReply(key: Buffer, reply: Buffer): Buffer {
+  if (key.length === 0 || key.length + reply.length > MAX_REPLY_RECORD_BYTES) {
+    throw new RangeError(`reply record of ${key.length}+${reply.length} bytes: the key must be 1 byte or more and both at most ${MAX_REPLY_RECORD_BYTES}`);
+  }
+  const b = Buffer.allocUnsafe(REPLY_HEADER_BYTES + key.length + reply.length);
+  b[0] = REPLY_VERSION;
+  b.writeUInt16BE(key.length, 1);
+  key.copy(b, REPLY_HEADER_BYTES);
+  reply.copy(b, REPLY_HEADER_BYTES + key.length);
+  return b;
+}
+
+/** Views into `b` (the caller copies what it keeps). */
+export function decodeReply(b: Buffer): ReplyValue {
+  if (b.length < REPLY_HEADER_BYTES + 1) throw new LayoutError('reply record too short');
+  if (b[0] !== REPLY_VERSION) throw new LayoutError(`unknown reply record version ${b[0]}`);
+  const klen = b.readUInt16BE(1);
+  if (klen === 0 || REPLY_HEADER_BYTES + klen > b.length) throw new LayoutError('bad reply record key length');
+  return { key: b.subarray(REPLY_HEADER_BYTES, REPLY_HEADER_BYTES + klen), reply: b.subarray(REPLY_HEADER_BYTES + klen) };
 }
 
 /** Key range [from, to) of all keys with a given prefix and 64-bit id. */

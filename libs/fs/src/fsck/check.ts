@@ -20,6 +20,7 @@ import {
   decodeDirent,
   decodeExtent,
   decodeInode,
+  decodeReply,
   decodeSuper,
   direntCookie,
   extentKeyFileBlock,
@@ -36,6 +37,8 @@ export interface FsckReport {
     extents: number;
     dataBlocks: number;
     freeInodeNumbers: number;
+    /** Reply records of the duplicate request cache (framing checked, contents opaque). */
+    replyRecords: number;
     keys: number;
   };
 }
@@ -78,7 +81,7 @@ export async function checkFileSystem(volume: Volume, opts: FsckOptions = {}): P
     if (problems.length < maxProblems) problems.push(p);
     else truncated = true;
   };
-  const counts = { inodes: 0, directories: 0, entries: 0, extents: 0, dataBlocks: 0, freeInodeNumbers: 0, keys: 0 };
+  const counts = { inodes: 0, directories: 0, entries: 0, extents: 0, dataBlocks: 0, freeInodeNumbers: 0, replyRecords: 0, keys: 0 };
 
   // Pass 1: count keys and data blocks so progress has a total.
   let totalKeys = 0;
@@ -137,6 +140,12 @@ export async function checkFileSystem(volume: Volume, opts: FsckOptions = {}): P
           extents.push({ ino: k.readBigUInt64BE(1), ...e });
           break;
         }
+        case KeyPrefix.REPLY:
+          // Opaque to the engine; only the framing is checked (the protocol layer decodes the rest).
+          if (k.length !== 9) throw new Error('bad reply record key length');
+          decodeReply(v);
+          counts.replyRecords++;
+          break;
         default:
           throw new Error('unknown key prefix');
       }

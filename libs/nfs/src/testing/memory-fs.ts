@@ -18,6 +18,7 @@ import {
   FsErrorCode,
   type FsInfo,
   type FsStat,
+  type ReplyRecord,
   type NewNodeOwner,
   type ReaddirResult,
   type ReadResult,
@@ -498,6 +499,19 @@ export class MemoryFileSystem implements FileSystem {
       freeFiles: 1000000n - BigInt(this.nodes.size),
       availFiles: 1000000n - BigInt(this.nodes.size),
     };
+  }
+
+  /** Reply records as the engine keeps them (the newest `replyRecordsMax`), copied in. */
+  readonly replies: ReplyRecord[] = [];
+  replyRecordsMax = 4096;
+
+  recordReply(key: Buffer, reply: Buffer): void {
+    this.replies.push({ key: Buffer.from(key), reply: Buffer.from(reply) });
+    if (this.replies.length > this.replyRecordsMax) this.replies.shift();
+  }
+
+  replyRecords(): ReplyRecord[] {
+    return [...this.replies];
   }
 
   async flush(): Promise<void> {}
