@@ -80,7 +80,8 @@ async function retrying(cfg, deadline, what, fn) {
       why = `HTTP ${r.status} ${JSON.stringify(r.body)}`;
     } catch (err) {
       if (err instanceof Fatal) throw err;
-      why = err.cause?.code ?? err.message;
+      // fetch() reports "fetch failed" and keeps the reason (ECONNREFUSED, a DNS error, ...) in cause.
+      why = err.cause?.code ?? err.cause?.message ?? err.message;
     }
     if (Date.now() + cfg.pollMs > deadline) throw new Fatal(`${what}: gave up at the deadline (last: ${why})`);
     console.log(`mover-drain: ${what}: ${why}; retrying`);
