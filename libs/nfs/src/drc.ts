@@ -12,15 +12,18 @@
  *   either bound (entries, reply bytes) is exceeded; in-progress entries are never evicted.
  *   When in-progress entries alone fill the cache, new calls run uncached (bounded memory wins
  *   over deduplication under a flood).
- * - A failed execution (an exception, not an NFS error status) leaves no entry.
+ * - A failed execution (an exception, not an NFS error status) leaves no entry, and neither does
+ *   a reply its caller says not to keep (`RunHooks.keep`: "not executed, try again" answers such
+ *   as NFS3ERR_JUKEBOX, which a replay of the same xid must not get back from the cache).
  *
  * Which procedures: CREATE, MKDIR, SYMLINK, MKNOD, REMOVE, RMDIR, RENAME, LINK, SETATTR (their
  * `nonIdempotent` flag). WRITE is left out: running a WRITE again stores the same bytes at the
  * same offset, and caching it would put a checksum of up to wtmax bytes on the hottest path.
  *
- * Persistence (failover): a completed entry is a plain `DrcRecord`. `onRecord` sees each one as
- * it completes so a caller can write it with the operation it answers, and `restore` loads
- * records on the new owner, so a retransmit after failover still gets the original reply.
+ * Persistence (failover): a completed entry is a plain `DrcRecord`. `onRecord` (for the whole
+ * cache) and `RunHooks.persist` (for one call) see each one as it completes, synchronously, so
+ * a caller can write it with the operation it answers; `restore` loads records on the new
+ * owner, so a retransmit after failover still gets the original reply.
  */
 import { RpcReplyWriter } from '@ferry/oncrpc';
 import type { XdrWriter } from '@ferry/xdr';
@@ -45,6 +48,14 @@ export interface DrcOptions {
   maxBytes?: number;
   clock?: () => number;
   onRecord?: (record: DrcRecord) => void;
+}
+
+/** Per-call hooks of `run`. */
+export interface RunHooks {
+  /** False: answer this call with the reply but keep no entry (default: keep). */
+  keep?: (reply: Buffer) => boolean;
+  /** Sees the record of this call as it completes (kept entries only). */
+  persist?: (record: DrcRecord) => void;
 }
 
 interface Entry {
@@ -98,7 +109,7 @@ export class DuplicateRequestCache {
    * Answers a call: from the cache when it is a retransmit, else by running `exec`, which
    * writes the reply body into `reply`; the bytes it wrote are remembered.
    */
-  async run(key: DrcKey, argsChecksum: number, reply: XdrWriter, exec: () => Promise<void>): Promise<'hit' | 'miss'> {
+  async run(key: DrcKey, argsChecksum: number, reply: XdrWriter, exec: () => Promise<void>, hooks?: RunHooks): Promise<'hit' | 'miss'> {
     const k = keyString(key);
     const found = this.entries.get(k);
     if (found !== undefined && found.argsChecksum === argsChecksum) {
@@ -148,11 +159,16 @@ export class DuplicateRequestCache {
     entry.completedAtMs = this.clock();
     resolve(bytes);
     if (this.entries.get(k) === entry) {
-      // Re-insert so iteration order is completion order (oldest completed first).
       this.entries.delete(k);
+      if (hooks?.keep !== undefined && !hooks.keep(bytes)) return 'miss';
+      // Re-inserted so iteration order is completion order (oldest completed first).
       this.entries.set(k, entry);
       this.replyBytes += bytes.length;
-      this.onRecord?.({ ...key, argsChecksum, reply: bytes, completedAtMs: entry.completedAtMs });
+      if (this.onRecord !== undefined || hooks?.persist !== undefined) {
+        const record: DrcRecord = { ...key, argsChecksum, reply: bytes, completedAtMs: entry.completedAtMs };
+        this.onRecord?.(record);
+        hooks?.persist?.(record);
+      }
       this.evict();
     }
     return 'miss';

@@ -15,7 +15,8 @@ export {
   HANDLE_KEY_BYTES,
   type DecodedHandle,
 } from './file-handle';
-export { DuplicateRequestCache, type DrcKey, type DrcRecord, type DrcOptions, type DrcStats } from './drc';
+export { DuplicateRequestCache, type DrcKey, type DrcRecord, type DrcOptions, type DrcStats, type RunHooks } from './drc';
+export { encodeDrcKey, decodeDrcKey } from './drc-record';
 export { FS_ERROR_TO_NFSSTAT3, nfsStatFromFsError } from './status';
 export { computeAccess } from './permission';
 export * from './nfs3/xdr-types';

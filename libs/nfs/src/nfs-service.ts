@@ -12,12 +12,22 @@
  *   an internal fault, logged with xid, procedure and handle, and answered NFS3ERR_SERVERFAULT.
  *   Only XdrError (malformed arguments) escapes, so the RPC layer answers GARBAGE_ARGS.
  * - Refusals are logged once per (client, export) per export table, not per call.
+ * - Each served filesystem has a write verifier (RFC 1813 §3.3.7 writeverf3) drawn afresh every
+ *   time it is added (restart, change of owner, reopen after fsck): WRITE and COMMIT answer with
+ *   it, so a client resends UNSTABLE data that an earlier incarnation may have lost.
+ * - The reply of a non-idempotent call that succeeded (NFS3_OK) is handed, as it completes, to
+ *   the engine of the filesystem its first handle names (`FileSystem.recordReply`); adding a
+ *   filesystem restores the records it kept into the duplicate request cache, so a retransmit
+ *   after a change of owner gets the original reply. Failures are not recorded (they changed
+ *   nothing, so running them again answers the same), and JUKEBOX answers are not even cached.
  */
+import { randomBytes } from 'node:crypto';
 import { crc32c } from '@node-rs/crc32';
 import { type Attr, type FileRef, type FileSystem, FsError, type Wcc } from '@ferry/fs';
 import { AuthFlavor, type ClientAddress, type ProcedureHandler, type RpcCall, type RpcProgram } from '@ferry/oncrpc';
 import type { XdrWriter } from '@ferry/xdr';
-import { DuplicateRequestCache } from './drc';
+import { type DrcRecord, DuplicateRequestCache, type RunHooks } from './drc';
+import { decodeDrcKey, encodeDrcKey } from './drc-record';
 import { clientAllowed, type ExportConfig, type ExportEntry, ExportTable, squash, type User } from './exports';
 import { FileHandleCodec } from './file-handle';
 import { MountList } from './mount3/mount-list';
@@ -54,6 +64,8 @@ export interface NfsServiceOptions {
   maxIoBytes?: number; // rtmax/wtmax, default 1 MiB
   /** Duplicate request cache; one is made with default bounds when absent. */
   drc?: DuplicateRequestCache;
+  /** Randomness for write verifiers (default crypto.randomBytes). */
+  random?: (n: number) => Buffer;
   /**
    * A cluster mover: true for a filesystem of the cluster that this mover does not serve right
    * now (moving, or being recovered). Its calls get NFS3ERR_JUKEBOX instead of NFS3ERR_STALE, so
@@ -81,6 +93,7 @@ class CallContext implements NfsCallContext {
     readonly maxIoBytes: number,
     readonly stats: NfsStats | undefined,
     private readonly codec: FileHandleCodec,
+    readonly writeVerifier: Buffer,
   ) {}
 
   handle(file: FileRef): Buffer {
@@ -104,6 +117,19 @@ class CallContext implements NfsCallContext {
 }
 
 const NO_INFO: FailInfo = { wcc: EMPTY_WCC, wcc2: EMPTY_WCC, attr: undefined };
+
+/** The nfsstat3 a reply body starts with. */
+function replyStatus(reply: Buffer): number {
+  return reply.length >= 4 ? reply.readUInt32BE(0) : -1;
+}
+
+/** "Not executed, try again": never answered from the cache to a replay of the same call. */
+const keepUnlessJukebox = (reply: Buffer): boolean => replyStatus(reply) !== (NfsStat3.NFS3ERR_JUKEBOX as number);
+
+/** Where a non-idempotent call ran: set by execute once the call reached a served filesystem. */
+interface CallTarget {
+  fs: FileSystem | undefined;
+}
 
 function credentialOf(call: RpcCall): User | undefined {
   if (call.cred.flavor === AuthFlavor.AUTH_SYS) return { uid: call.cred.sys.uid, gid: call.cred.sys.gid, gids: call.cred.sys.gids };
@@ -130,9 +156,11 @@ export class NfsService {
   private readonly refusalsLogged = new Set<string>();
   private readonly programList: RpcProgram[];
   private readonly servedElsewhere: ((fsid: bigint) => boolean) | undefined;
+  private readonly random: (n: number) => Buffer;
+  private readonly verifiers = new Map<bigint, Buffer>();
 
   constructor(opts: NfsServiceOptions) {
-    this.filesystems = new Map(opts.filesystems);
+    this.filesystems = new Map();
     this.codec = new FileHandleCodec(opts.handleKey);
     this.logger = opts.logger;
     this.stats = opts.stats;
@@ -141,8 +169,10 @@ export class NfsService {
     this.limits = { maxIoBytes };
     this.drc = opts.drc ?? new DuplicateRequestCache({ clock: opts.clock });
     this.servedElsewhere = opts.servedElsewhere;
+    this.random = opts.random ?? randomBytes;
     this.table = this.buildTable(opts.exports);
     this.programList = [this.mountProgram(), this.nfsProgram()];
+    for (const fs of opts.filesystems.values()) this.addFileSystem(fs);
   }
 
   programs(): RpcProgram[] {
@@ -155,12 +185,53 @@ export class NfsService {
     this.refusalsLogged.clear();
   }
 
+  /**
+   * Serves a filesystem (again): a new write verifier, and the replies it kept restored into
+   * the duplicate request cache before any call can reach it (synchronous).
+   */
   addFileSystem(fs: FileSystem): void {
+    const verf = this.random(8);
+    if (verf.length !== 8) throw new Error('write verifier randomness must give 8 bytes');
+    this.verifiers.set(fs.fsid, Buffer.from(verf));
+    this.restoreReplies(fs);
     this.filesystems.set(fs.fsid, fs);
   }
 
   removeFileSystem(fsid: bigint): void {
     this.filesystems.delete(fsid);
+    this.verifiers.delete(fsid);
+  }
+
+  /** The write verifier WRITE and COMMIT answer with for a served filesystem (tools and tests). */
+  writeVerifier(fsid: bigint): Buffer | undefined {
+    const v = this.verifiers.get(fsid);
+    return v === undefined ? undefined : Buffer.from(v);
+  }
+
+  private restoreReplies(fs: FileSystem): void {
+    const records: DrcRecord[] = [];
+    let bad = 0;
+    for (const r of fs.replyRecords()) {
+      const d = decodeDrcKey(r.key, r.reply);
+      if (d === undefined) bad++;
+      else records.push(d);
+    }
+    if (bad > 0) this.logger.warn({ fsid: fs.fsid.toString(), bad }, 'reply records that do not decode were ignored');
+    this.drc.restore(records);
+    if (records.length > 0) this.logger.info({ fsid: fs.fsid.toString(), records: records.length }, 'duplicate request cache restored from the filesystem');
+  }
+
+  /** Keeps a successful non-idempotent reply with the filesystem the call changed. */
+  private persistReply(fs: FileSystem, r: DrcRecord): void {
+    if (replyStatus(r.reply) !== (NfsStat3.NFS3_OK as number)) return;
+    const key = encodeDrcKey(r);
+    if (key === undefined) return;
+    try {
+      fs.recordReply(key, r.reply);
+    } catch (err) {
+      // Only an impossible size gets here: the reply stays in memory, just not across owners.
+      this.logger.warn({ err, xid: r.xid, proc: r.proc }, 'reply not kept with its filesystem');
+    }
   }
 
   /** The root handle of a served filesystem (what MNT answers), for tools and tests. */
@@ -288,17 +359,25 @@ export class NfsService {
       if (!spec.nonIdempotent) return this.execute(spec, call, args, reply);
       const argsChecksum = crc32c(call.args.buf.subarray(argsStart, call.args.end));
       const key = { client: call.client.address, xid: call.xid, prog: call.prog, vers: call.vers, proc: call.proc };
-      return this.drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply)).then(() => undefined);
+      const target: CallTarget = { fs: undefined };
+      const hooks: RunHooks = {
+        keep: keepUnlessJukebox,
+        persist: (r) => {
+          if (target.fs !== undefined) this.persistReply(target.fs, r);
+        },
+      };
+      return this.drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply, target), hooks).then(() => undefined);
     };
   }
 
   /** Runs a call and writes its result (success or failure body) into `reply`. */
-  private async execute<A, R>(spec: Nfs3Procedure<A, R>, call: RpcCall, args: A, reply: XdrWriter): Promise<void> {
+  private async execute<A, R>(spec: Nfs3Procedure<A, R>, call: RpcCall, args: A, reply: XdrWriter, target?: CallTarget): Promise<void> {
     const ctx = this.prepare(spec, call, args);
     if (typeof ctx === 'number') {
       spec.encodeRes(reply, spec.fail(ctx, NO_INFO));
       return;
     }
+    if (target !== undefined) target.fs = ctx.fs;
     let res: R;
     try {
       if (spec.modifying && ctx.readOnly) throw new NfsError(NfsStat3.NFS3ERR_ROFS);
@@ -336,7 +415,8 @@ export class NfsService {
     if (typeof exp === 'number') return exp;
     const readOnly = exp.config.access === 'ro';
     const user = squash(exp.config, credentialOf(call));
-    return new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec);
+    const verf = this.verifiers.get(fsid) as Buffer; // set with the filesystem
+    return new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec, verf);
   }
 
   /** The failure result for what a procedure threw (see the class invariants). */

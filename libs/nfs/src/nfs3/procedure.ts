@@ -34,6 +34,8 @@ export interface NfsCallContext {
   readonly readOnly: boolean;
   readonly maxIoBytes: number;
   readonly stats: NfsStats | undefined;
+  /** RFC 1813 §3.3.7 writeverf3 of this filesystem as served now (new at every add). */
+  readonly writeVerifier: Buffer;
   /** Mint the handle of a file of this filesystem. */
   handle(file: FileRef): Buffer;
   /** getattr of the first (0) or second (1) object, cached for the call. */

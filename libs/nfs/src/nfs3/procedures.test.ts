@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { FileType, FsError, FsErrorCode } from '@ferry/fs';
 import { XdrWriter } from '@ferry/xdr';
-import { defaultExport, Harness, NONE, ROOT, sys } from '../testing/harness';
+import { defaultExport, FSID, Harness, NONE, ROOT, sys } from '../testing/harness';
 import {
   ACCESS,
   COMMIT,
@@ -260,13 +260,13 @@ describe('ACCESS', () => {
 });
 
 describe('READ / WRITE / COMMIT', () => {
-  it('writes and reads back, counting bytes and returning the engine verifier', async () => {
+  it('writes and reads back, counting bytes and returning the verifier of the filesystem as served', async () => {
     const h = new Harness();
     const f = await mkfile(h, h.root, 'f');
     const w = okOf(await h.call(WRITE, { file: f, offset: 3n, count: 4, stable: StableHow3.UNSTABLE, data: Buffer.from('abcd') }));
     expect(w.count).toBe(4);
     expect(w.committed).toBe(StableHow3.UNSTABLE);
-    expect(w.verf.equals(h.fs.writeVerifier)).toBe(true);
+    expect(w.verf.equals(h.service.writeVerifier(FSID)!)).toBe(true);
     expect(w.file_wcc.before?.size).toBe(0n);
     expect(w.file_wcc.after?.size).toBe(7n);
     const r = okOf(await h.call(READ, { file: f, offset: 0n, count: 100 }));
@@ -277,7 +277,7 @@ describe('READ / WRITE / COMMIT', () => {
     expect(part.eof).toBe(false);
     expect(h.bytes).toEqual({ read: 9, written: 4 });
     const c = okOf(await h.call(COMMIT, { file: f, offset: 0n, count: 0 }));
-    expect(c.verf.equals(h.fs.writeVerifier)).toBe(true);
+    expect(c.verf.equals(h.service.writeVerifier(FSID)!)).toBe(true);
     expect(h.fs.unstable.size).toBe(0);
   });
 

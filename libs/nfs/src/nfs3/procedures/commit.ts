@@ -50,7 +50,7 @@ export const COMMIT: Nfs3Procedure<COMMIT3args, COMMIT3res> = {
   handles: (a) => [a.file],
   async run(ctx, a) {
     const wcc = await ctx.fs.commit(ctx.file, a.offset, a.count);
-    return ok({ file_wcc: wccData(wcc), verf: ctx.fs.writeVerifier });
+    return ok({ file_wcc: wccData(wcc), verf: ctx.writeVerifier });
   },
   fail: (status, info) => fail(status, { file_wcc: info.wcc }),
 };

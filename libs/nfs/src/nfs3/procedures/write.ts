@@ -109,7 +109,7 @@ export const WRITE: Nfs3Procedure<WRITE3args, WRITE3res> = {
       const after = await ctx.fs.setattr(ctx.file, { mode: attr.mode & ~kill });
       wcc = { before: r.wcc.before, after: after.after };
     }
-    return ok({ file_wcc: wccData(wcc), count: r.count, committed: r.committed as number as StableHow3, verf: ctx.fs.writeVerifier });
+    return ok({ file_wcc: wccData(wcc), count: r.count, committed: r.committed as number as StableHow3, verf: ctx.writeVerifier });
   },
   fail: (status, info) => fail(status, { file_wcc: info.wcc }),
 };
