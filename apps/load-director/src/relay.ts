@@ -202,6 +202,11 @@ export class Relay {
     return this.clients.size;
   }
 
+  /** Per client connection: calls pending, their bytes, whether reading is paused (tests, logs). */
+  clientStats(): Array<{ address: string; port: number; pending: number; heldBytes: number; paused: boolean; upstreams: number }> {
+    return [...this.clients.values()].map((c) => ({ address: c.address, port: c.port, pending: c.pending.size, heldBytes: c.heldBytes, paused: c.paused, upstreams: c.upstreams.size }));
+  }
+
   listen(port: number, host: string): Promise<{ port: number }> {
     if (this.closing) return Promise.reject(new Error('relay is closing'));
     // allowHalfOpen: a client that sends its calls and shuts down its side still gets replies.
