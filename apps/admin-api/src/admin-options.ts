@@ -38,6 +38,11 @@ export interface AdminModuleOptions {
   redis?: { ping(): Promise<unknown> };
   /** Create the first admin token when none exists (default true). */
   bootstrapAdminToken?: boolean;
+  /**
+   * The secret of that first token, supplied by the deployment (FERRY_ADMIN_TOKEN_FILE: a
+   * Kubernetes or compose secret) instead of generated; it is then neither logged nor written.
+   */
+  firstAdminToken?: string;
   /** Insert the pool of `storageHost` (as `pool0`) and its devices when the pools table is empty (default true). */
   registerPool?: boolean;
   /** Where the API's metrics go (the process's /metrics); default a registry of the module's own. */

@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { HealthController } from './health.controller';
 import { MoverService } from './mover.service';
-import { CONFIG, EXPORTS_SOURCE, LOGGER, READINESS_CHECK, STORAGE_HOST, type ExportsSource, type ReadinessCheck } from './tokens';
+import { CONFIG, EXPORTS_SOURCE, LOGGER, MOVER_STATUS, READINESS_CHECK, STORAGE_HOST, type ExportsSource, type ReadinessCheck } from './tokens';
 
 export interface MoverModuleOptions {
   /** `file` (default: exports.json) or `control` (applied through the StorageHost). */
@@ -26,6 +26,7 @@ export class AppModule {
         { provide: READINESS_CHECK, useValue: opts.readiness ?? (() => Promise.resolve(undefined)) },
         { provide: MoverMetrics, useValue: opts.metrics ?? new MoverMetrics() },
         MoverService,
+        { provide: MOVER_STATUS, useExisting: MoverService },
         // The host of the pool this mover holds; its pool is bound at application bootstrap.
         { provide: STORAGE_HOST, useFactory: (mover: MoverService) => mover.storageHost, inject: [MoverService] },
       ],

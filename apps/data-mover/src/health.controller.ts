@@ -1,13 +1,12 @@
 import { Controller, Get, Header, HttpCode, HttpException, HttpStatus, Inject } from '@nestjs/common';
 import { MoverMetrics } from '@ferry/platform';
-import { MoverService } from './mover.service';
-import { READINESS_CHECK, type ReadinessCheck } from './tokens';
+import { MOVER_STATUS, READINESS_CHECK, type MoverStatus, type ReadinessCheck } from './tokens';
 
 /** Liveness, readiness and Prometheus metrics of the data mover. */
 @Controller()
 export class HealthController {
   constructor(
-    private readonly mover: MoverService,
+    @Inject(MOVER_STATUS) private readonly mover: MoverStatus,
     private readonly metrics: MoverMetrics,
     @Inject(READINESS_CHECK) private readonly readiness: ReadinessCheck,
   ) {}

@@ -56,6 +56,15 @@ export interface MoverStorageHostOptions {
   scrubBytesPerSecond?: number;
 }
 
+export interface OpenOptions {
+  /** Overrides the recorded size limit (the embedded default filesystem follows FERRY_FS_SIZE). */
+  maxBytes?: number;
+  /** A new owner: bump the superblock epoch after recovery (ARCHITECTURE "Ownership"). */
+  bumpEpoch?: boolean;
+  /** Wraps the filesystem's space (the cluster mover fences writes with its lease). */
+  wrapSpace?: (space: Space) => Space;
+}
+
 interface Served {
   space: Space;
   volume: MetaVolume;
@@ -90,6 +99,12 @@ export class MoverStorageHost implements StorageHost {
   /** The engine of a served filesystem (for the mover and tests). */
   fileSystem(fsid: bigint): FileSystem | undefined {
     return this.served.get(fsid)?.fs;
+  }
+
+  /** The size limit of a served filesystem in bytes (undefined when not served). */
+  sizeLimit(fsid: bigint): number | undefined {
+    const s = this.served.get(fsid);
+    return s ? s.volume.stats().maxBlocks * s.volume.blockBytes : undefined;
   }
 
   /** Filesystems the pool holds (served or not). */
@@ -158,20 +173,50 @@ export class MoverStorageHost implements StorageHost {
    * Opens an existing filesystem of the pool and serves it. `maxBytes` overrides the recorded
    * size limit (the embedded default filesystem follows FERRY_FS_SIZE at each start).
    */
-  openFilesystem(fsid: bigint, opts: { maxBytes?: number } = {}): Promise<void> {
+  openFilesystem(fsid: bigint, opts: OpenOptions = {}): Promise<void> {
     return this.serial(fsid, async () => {
       if (this.served.has(fsid)) return;
       const pool = this.requirePool();
       if (!pool.listFilesystems().some((f) => f.fsId === fsid)) throw new ControlError(ControlErrorCode.NotFound, `filesystem ${fsid} is not in the pool`);
-      const space = await pool.openSpace(fsid, { maxBytes: SPACE_CEILING_BYTES });
+      const opened = await pool.openSpace(fsid, { maxBytes: SPACE_CEILING_BYTES });
+      const space = opts.wrapSpace ? opts.wrapSpace(opened) : opened;
       const maxBytes = opts.maxBytes === undefined ? undefined : Math.max(opts.maxBytes, space.sizeBytes);
-      const volume = await openVolume(space, { random: this.opts.random, logger: this.log, maxBytes });
+      const volume = await openVolume(space, { random: this.opts.random, logger: this.log, maxBytes, bumpEpoch: opts.bumpEpoch });
       try {
         await this.serve(fsid, space, volume);
       } catch (err) {
         await volume.close().catch(() => undefined);
         throw err;
       }
+    });
+  }
+
+  /**
+   * Stops serving `fsid` and closes it, flushing buffered data (a planned move: the caller still
+   * holds the lease). Calls for it that are already running finish first.
+   */
+  releaseFilesystem(fsid: bigint): Promise<void> {
+    return this.serial(fsid, async () => {
+      const s = this.served.get(fsid);
+      if (!s) return;
+      for (const ac of s.scrubs) ac.abort(new ControlError(ControlErrorCode.Unavailable, `filesystem ${fsid} is moving to another mover`));
+      await this.unserve(fsid, s);
+      this.log.info({ fsid: fsid.toString() }, 'filesystem released');
+    });
+  }
+
+  /**
+   * Stops serving `fsid` after its lease was lost: its space refuses writes already (fenced), so
+   * closing it writes nothing and buffered, unacknowledged data is dropped (clients resend what
+   * they did not see committed: the write verifier of the next owner differs).
+   */
+  dropFilesystem(fsid: bigint): Promise<void> {
+    return this.serial(fsid, async () => {
+      const s = this.served.get(fsid);
+      if (!s) return;
+      for (const ac of s.scrubs) ac.abort(new ControlError(ControlErrorCode.Unavailable, `filesystem ${fsid} lost its lease`));
+      await this.unserve(fsid, s).catch((err: unknown) => this.log.info({ fsid: fsid.toString(), err: String(err) }, 'fenced filesystem closed without writing'));
+      this.log.info({ fsid: fsid.toString() }, 'filesystem dropped (lease lost)');
     });
   }
 

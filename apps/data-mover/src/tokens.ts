@@ -11,3 +11,11 @@ export type ExportsSource = 'file' | 'control';
  * undefined when ready, else why not. */
 export const READINESS_CHECK = Symbol('READINESS_CHECK');
 export type ReadinessCheck = () => Promise<string | undefined>;
+/** What /healthz and /readyz ask of the mover (the bare, embedded or cluster mover service). */
+export const MOVER_STATUS = Symbol('MOVER_STATUS');
+export interface MoverStatus {
+  isReady(): boolean;
+  failure(): string | undefined;
+  filesystemCount(): number;
+  connectionCount(): number;
+}

@@ -109,11 +109,17 @@ export class TokenService implements OnApplicationBootstrap {
       await m.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK_KEY]);
       const usable = await m.count(ApiTokenEntity, { where: { role: 'admin', revokedAt: IsNull() } });
       if (usable > 0) return undefined;
-      const secret = generateToken();
+      const supplied = this.options.firstAdminToken;
+      if (supplied !== undefined && !TOKEN_PATTERN.test(supplied)) throw new Error('the supplied first admin token does not have the form ferry_ + 43 characters');
+      const secret = supplied ?? generateToken();
       const taken = await m.count(ApiTokenEntity, { where: { name: 'admin' } });
       const name = taken === 0 ? 'admin' : `admin-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       await m.insert(ApiTokenEntity, { name, role: 'admin', tokenHash: hashToken(secret), prefix: tokenPrefix(secret) });
       await m.query(`INSERT INTO audit_log (actor, action, target, detail, status) VALUES ('system', 'token.bootstrap', $1, NULL, 201)`, [name]);
+      if (supplied !== undefined) {
+        this.options.logger.warn({ name }, 'first admin API token: the one the deployment supplied (FERRY_ADMIN_TOKEN_FILE)');
+        return secret;
+      }
       let file: string | undefined;
       if (this.options.dataDir !== undefined) {
         file = join(this.options.dataDir, 'admin-token');

@@ -175,3 +175,24 @@ export async function dedicatedConnection(url: string, applicationName = 'ferry-
     release: () => client.end(),
   };
 }
+
+/** "ferrypol" as an int64: the lock of a shared pool's slice allocation. */
+export const POOL_LOCK_KEY = '7378413944486915948';
+
+/**
+ * The PoolCoordinator (libs/pool) of a cluster: a session advisory lock on a connection of its
+ * own, so a process that dies mid-allocation frees the lock with its connection.
+ */
+export class PgPoolCoordinator {
+  constructor(private readonly url: string) {}
+
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const conn = await dedicatedConnection(this.url, 'ferry-pool-lock');
+    try {
+      await conn.query(`SELECT pg_advisory_lock($1::bigint)`, [POOL_LOCK_KEY]);
+      return await fn();
+    } finally {
+      await conn.release().catch(() => undefined);
+    }
+  }
+}

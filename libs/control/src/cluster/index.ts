@@ -3,6 +3,8 @@ export { place, type LeaseView, type MoverView, type Placement, type PlacementCh
 export {
   CLUSTER_TOPICS,
   CONTROLLER_LOCK_KEY,
+  PgPoolCoordinator,
+  POOL_LOCK_KEY,
   PlacementController,
   dedicatedConnection,
   type ControllerLogger,

@@ -1,0 +1,84 @@
+/**
+ * The StorageHost of the admin-api in a cluster (docs/cluster.md). The admin-api opens the shared
+ * pool too, but never serves a filesystem: it formats new ones (then closes them, so a mover can
+ * take them over) and frees deleted ones once no mover holds their lease. Everything that needs
+ * the open filesystem happens on its owner:
+ *
+ * - grow: the row's new size is the request; the owning mover raises its limit when it sees the
+ *   change (a `filesystems.changed` event or its periodic reload), and every later owner opens
+ *   with it.
+ * - usage: not known here (the API shows none).
+ * - scrub and fsck: refused with 503 for now (they run in the embedded start).
+ * - adding a device: refused with 503 (every mover would have to reopen the pool).
+ */
+import { ControlError, ControlErrorCode, type ExportRecord, type FsckReport, type FsUsage, type PoolInfo, type Progress, type Queryable, type ScrubReport, type StorageHost } from '@ferry/control';
+import type { Pool } from '@ferry/pool';
+import type { MoverStorageHost } from '../../../data-mover/src/storage-host';
+
+export interface ClusterStorageHostOptions {
+  host: MoverStorageHost;
+  pool: Pool;
+  db: Queryable;
+  /** How long delete waits for the owner to let the filesystem go (default 60 s). */
+  releaseTimeoutMs?: number;
+}
+
+export class ClusterStorageHost implements StorageHost {
+  constructor(private readonly opts: ClusterStorageHostOptions) {}
+
+  async poolInfo(): Promise<PoolInfo> {
+    await this.opts.pool.refresh();
+    return this.opts.host.poolInfo();
+  }
+
+  addDevice(): Promise<void> {
+    return Promise.reject(new ControlError(ControlErrorCode.Unavailable, 'adding a device to the shared pool of a cluster is not supported yet (every mover would have to reopen the pool)'));
+  }
+
+  async createFilesystem(fsid: bigint, sizeBytes: number, progress?: Progress, signal?: AbortSignal): Promise<void> {
+    await this.opts.host.createFilesystem(fsid, sizeBytes, progress, signal);
+    await this.opts.host.releaseFilesystem(fsid);
+  }
+
+  async growFilesystem(fsid: bigint, sizeBytes: number): Promise<void> {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new ControlError(ControlErrorCode.Refused, `size ${sizeBytes} is not a positive integer`);
+    // The owner applies it (see above); nothing to do on the pool here.
+    void fsid;
+  }
+
+  async deleteFilesystem(fsid: bigint): Promise<void> {
+    const deadline = Date.now() + (this.opts.releaseTimeoutMs ?? 60_000);
+    // The row is `deleting`: no mover is assigned it any more, its owner flushes and releases.
+    for (;;) {
+      const rows = await this.opts.db.query(
+        `SELECT (owner_mover_id IS NULL OR expires_at IS NULL OR expires_at < now() - interval '250 milliseconds') AS free FROM fs_leases WHERE fsid = $1`,
+        [fsid.toString()],
+      );
+      if (rows.length === 0 || rows[0].free === true) break;
+      if (Date.now() > deadline) throw new ControlError(ControlErrorCode.Unavailable, `filesystem ${fsid} is still held by a mover: try the delete again`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await this.opts.pool.refresh();
+    await this.opts.host.deleteFilesystem(fsid);
+  }
+
+  async usage(): Promise<FsUsage | undefined> {
+    return undefined;
+  }
+
+  scrub(): Promise<ScrubReport> {
+    return Promise.reject(new ControlError(ControlErrorCode.Unavailable, 'scrub of a cluster filesystem is not available yet'));
+  }
+
+  fsck(): Promise<FsckReport> {
+    return Promise.reject(new ControlError(ControlErrorCode.Unavailable, 'fsck of a cluster filesystem is not available yet'));
+  }
+
+  setExports(_exports: ExportRecord[]): void {
+    // Movers load exports themselves; the admin-api serves none.
+  }
+
+  servedFilesystems(): bigint[] {
+    return [];
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Ownership on a cluster mover: heartbeats, lease renewal, taking over assigned filesystems and
+ * giving up the others (docs/cluster.md, "Leases").
+ *
+ * Invariants:
+ * - Renewal never waits for filesystem work: opening (recovery) and releasing (flush) run beside
+ *   the tick loop, one at a time per filesystem, so a slow flush cannot starve other leases.
+ * - A filesystem is served only under a live LeaseFence of the epoch this mover acquired; every
+ *   write of its space passes that fence (fenced-space.ts).
+ * - Lost (the renewal shows another epoch or holder): fence first, then drop without writing.
+ *   Moved away (assigned elsewhere, lease still ours): stop serving, flush and close, then
+ *   release, so the next owner starts at once from a clean log.
+ * - Taking over: acquire (database rules), refresh the pool's view of the slices, open with the
+ *   superblock epoch bumped (recovery from the pool alone), then mark serving and tell directors.
+ */
+import { CLUSTER_TOPICS, type EventBus, type LeaseStore } from '@ferry/control';
+import type { Space } from '@ferry/pool';
+import { FencedSpace, LeaseFence } from './fenced-space';
+
+export interface OwnedFilesystems {
+  /** Opens and serves `fsid` with writes going through `wrap`. */
+  open(fsid: bigint, wrap: (space: Space) => Space): Promise<void>;
+  /** Stops serving, flushes and closes (planned move). */
+  release(fsid: bigint): Promise<void>;
+  /** Stops serving without writing (lease lost). */
+  drop(fsid: bigint): Promise<void>;
+  /** Makes the pool's view of slices current (before opening a filesystem another mover wrote). */
+  refreshPool(): Promise<void>;
+}
+
+export interface OwnershipLogger {
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+}
+
+interface Held {
+  fence: LeaseFence;
+  state: 'opening' | 'serving' | 'releasing';
+}
+
+export class Ownership {
+  private readonly held = new Map<bigint, Held>();
+  private readonly busy = new Map<bigint, Promise<void>>();
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private stopped = false;
+  private again = false;
+  /** Set when the mover's row says drained or is gone (it keeps serving nothing new). */
+  moverState: string | undefined = 'active';
+
+  constructor(
+    private readonly store: LeaseStore,
+    private readonly moverId: string,
+    private readonly owned: OwnedFilesystems,
+    private readonly logger: OwnershipLogger,
+    private readonly events?: EventBus,
+  ) {}
+
+  get leaseMs(): number {
+    return this.store.leaseMs;
+  }
+
+  /** Filesystems this mover serves right now. */
+  serving(): bigint[] {
+    return [...this.held].filter(([, h]) => h.state === 'serving').map(([f]) => f);
+  }
+
+  /** Known to the cluster but not served here (answered with JUKEBOX by the NFS service). */
+  isServing(fsid: bigint): boolean {
+    return this.held.get(fsid)?.state === 'serving';
+  }
+
+  start(): void {
+    this.events?.subscribe(CLUSTER_TOPICS.leasesAssigned, () => this.poke());
+    this.events?.subscribe(CLUSTER_TOPICS.leasesReleased, () => this.poke());
+    this.schedule(0);
+  }
+
+  /** Ticks now (an assignment or a release happened elsewhere). */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  /**
+   * Stops ticking and gives every filesystem up cleanly (flush, release), so the controller can
+   * place them elsewhere at once: a SIGTERM is a planned move for every filesystem here.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking?.catch(() => undefined);
+    await Promise.allSettled([...this.busy.values()]);
+    await Promise.allSettled([...this.held.keys()].map((fsid) => this.giveUp(fsid)));
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.ticking = this.tick()
+        .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'lease renewal failed (writes pause at the lease deadline)'))
+        .finally(() => {
+          this.ticking = undefined;
+          const pending = this.again;
+          this.again = false;
+          this.schedule(pending ? 0 : this.nextDelay());
+        });
+    }, ms);
+  }
+
+  /** A quarter of the lease; faster while an assigned filesystem waits for its old lease to end. */
+  private nextDelay(): number {
+    return this.waiting ? Math.min(150, this.leaseMs / 4) : this.leaseMs / 4;
+  }
+  private waiting = false;
+
+  async tick(): Promise<void> {
+    const sentAt = performance.now();
+    const t = await this.store.tick(this.moverId);
+    this.moverState = t.moverState;
+    const renewed = new Map(t.held.map((h) => [h.fsid, h.epoch]));
+    for (const [fsid, h] of this.held) {
+      if (renewed.get(fsid) === h.fence.epoch) h.fence.renewed(sentAt, this.leaseMs);
+      else this.lost(fsid, h);
+    }
+    const assigned = new Map(t.assigned.map((a) => [a.fsid, a]));
+    for (const [fsid, h] of this.held) {
+      if (!assigned.has(fsid) && h.state === 'serving') this.run(fsid, () => this.giveUp(fsid));
+    }
+    this.waiting = false;
+    for (const a of t.assigned) {
+      if (this.held.has(a.fsid) || this.busy.has(a.fsid)) continue;
+      if (!a.takeable) {
+        this.waiting = true;
+        continue;
+      }
+      this.run(a.fsid, () => this.takeOver(a.fsid));
+    }
+  }
+
+  private run(fsid: bigint, fn: () => Promise<void>): void {
+    if (this.busy.has(fsid)) return;
+    const p = fn()
+      .catch((err: unknown) => this.logger.error({ fsid: fsid.toString(), err }, 'ownership change failed (retried at the next tick)'))
+      .finally(() => this.busy.delete(fsid));
+    this.busy.set(fsid, p);
+  }
+
+  private async takeOver(fsid: bigint): Promise<void> {
+    const sentAt = performance.now();
+    const epoch = await this.store.acquire(this.moverId, fsid);
+    if (epoch === undefined) return; // taken meanwhile, or not yet expired: next tick
+    const started = performance.now();
+    const fence = new LeaseFence(fsid, epoch);
+    fence.renewed(sentAt, this.leaseMs);
+    const h: Held = { fence, state: 'opening' };
+    this.held.set(fsid, h);
+    try {
+      await this.owned.refreshPool();
+      await this.owned.open(fsid, (space) => new FencedSpace(space, fence));
+    } catch (err) {
+      this.held.delete(fsid);
+      fence.lose();
+      await this.owned.drop(fsid).catch(() => undefined);
+      await this.store.release(this.moverId, fsid, epoch).catch(() => undefined);
+      throw err;
+    }
+    if (fence.isLost) return; // lost while opening: lost() dropped it
+    h.state = 'serving';
+    if (!(await this.store.setServing(this.moverId, fsid, epoch, true))) {
+      this.lost(fsid, h);
+      return;
+    }
+    this.logger.info({ fsid: fsid.toString(), epoch: epoch.toString(), openMs: Math.round(performance.now() - started) }, 'filesystem taken over and served');
+    await this.events?.publish(CLUSTER_TOPICS.routesChanged, { fsid: fsid.toString() }).catch(() => undefined);
+  }
+
+  /** Planned: stop serving, flush, close, release. */
+  private async giveUp(fsid: bigint): Promise<void> {
+    const h = this.held.get(fsid);
+    if (!h || h.fence.isLost) return;
+    const started = performance.now();
+    h.state = 'releasing';
+    await this.store.setServing(this.moverId, fsid, h.fence.epoch, false).catch(() => undefined);
+    await this.owned.release(fsid);
+    this.held.delete(fsid);
+    const released = await this.store.release(this.moverId, fsid, h.fence.epoch);
+    h.fence.lose();
+    this.logger.info({ fsid: fsid.toString(), epoch: h.fence.epoch.toString(), released, releaseMs: Math.round(performance.now() - started) }, 'filesystem handed over');
+    await this.events?.publish(CLUSTER_TOPICS.leasesReleased, { fsid: fsid.toString() }).catch(() => undefined);
+    await this.events?.publish(CLUSTER_TOPICS.routesChanged, { fsid: fsid.toString() }).catch(() => undefined);
+  }
+
+  private lost(fsid: bigint, h: Held): void {
+    h.fence.lose();
+    this.held.delete(fsid);
+    this.logger.warn({ fsid: fsid.toString(), epoch: h.fence.epoch.toString() }, 'lease lost: filesystem fenced and dropped');
+    const prev = this.busy.get(fsid) ?? Promise.resolve();
+    const p = prev
+      .then(() => this.owned.drop(fsid))
+      .catch((err: unknown) => this.logger.error({ fsid: fsid.toString(), err }, 'dropping a fenced filesystem failed'))
+      .finally(() => {
+        if (this.busy.get(fsid) === p) this.busy.delete(fsid);
+      });
+    this.busy.set(fsid, p);
+  }
+}
