@@ -147,4 +147,30 @@ describe('DRC through the NFS program', () => {
     expect(REMOVE.decodeRes(new XdrReader(again)).status).toBe(NfsStat3.NFS3_OK);
     expect(h.engineCalls('remove')).toBe(1);
   });
+
+  it('keeps no entry for a reply its caller refuses, yet answers the call and its waiters with it', async () => {
+    const drc = new DuplicateRequestCache();
+    const persisted: number[] = [];
+    const hooks = { keep: (b: Buffer) => b.readUInt32BE(0) !== 10008, persist: (r: { xid: number }) => void persisted.push(r.xid) };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const w1 = new XdrWriter();
+    const first = drc.run(key(3), 1, w1, async () => {
+      await gate;
+      w1.uint(10008);
+    }, hooks);
+    const w2 = new XdrWriter();
+    const waiter = drc.run(key(3), 1, w2, () => Promise.reject(new Error('must not run')), hooks);
+    release();
+    expect(await first).toBe('miss');
+    expect(await waiter).toBe('hit');
+    expect(Buffer.from(w2.bytes())).toEqual(Buffer.from(w1.bytes()));
+    expect(drc.size).toBe(0);
+    expect(persisted).toEqual([]);
+    // Kept replies reach `persist` once, as they complete.
+    const w3 = new XdrWriter();
+    await drc.run(key(4), 1, w3, async () => void w3.uint(0), hooks);
+    expect(persisted).toEqual([4]);
+    expect(drc.size).toBe(1);
+  });
 });
