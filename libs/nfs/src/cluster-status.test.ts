@@ -49,7 +49,7 @@ describe('a cluster mover', () => {
     expect((await call(s, GETATTR, { object: moved })).status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
     const rm = await call(s, REMOVE, { object: { dir: moved, name: 'x' } });
     expect(rm.status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
-    expect(rm.resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
+    expect((rm as { resfail?: unknown }).resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
     expect((await call(s, GETATTR, { object: unknown })).status).toBe(NfsStat3.NFS3ERR_STALE);
   });
 
@@ -60,6 +60,6 @@ describe('a cluster mover', () => {
     fs.remove = () => Promise.reject(Object.assign(new Error('fenced'), { code: 'FENCED' }));
     const r = await call(s, REMOVE, { object: { dir: root, name: 'x' } });
     expect(r.status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
-    expect(r.resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
+    expect((r as { resfail?: unknown }).resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
   });
 });
