@@ -385,10 +385,11 @@ export class Relay {
   private dispatch(call: PendingCall): void {
     const now = this.nowMs();
     const mover = call.retryAtMs > now ? undefined : this.routeOf(call, now);
-    if (mover === undefined) {
-      this.hold(call, now);
-      return;
-    }
+    if (mover === undefined) this.hold(call, now);
+    else this.send(call, mover);
+  }
+
+  private send(call: PendingCall, mover: MoverAddress): void {
     const c = call.client;
     const up = c.upstreams.get(mover.key) ?? this.openUpstream(c, mover);
     call.upstream = up;
@@ -404,11 +405,14 @@ export class Relay {
     this.stats.heldNow++;
     this.clientsWithHeld.add(call.client);
     this.ticker ??= setInterval(() => this.retryHeld(), this.retryTickMs);
-    // Ask for fresh routes, at most every 100 ms however many calls are held.
-    if (now - this.lastRefreshAskMs >= 100) {
-      this.lastRefreshAskMs = now;
-      void this.routes.refresh('held call').catch((err: unknown) => this.logger.warn({ err }, 'route refresh failed'));
-    }
+    this.askRefresh(now);
+  }
+
+  /** Fresh routes for held calls: at most every 100 ms, however many calls are held. */
+  private askRefresh(now: number): void {
+    if (now - this.lastRefreshAskMs < 100) return;
+    this.lastRefreshAskMs = now;
+    this.routes.refresh('held calls').catch((err: unknown) => this.logger.debug({ err }, 'route refresh failed'));
   }
 
   /** Tries every held call again: routed ones go out, those held too long are given up. */
@@ -419,18 +423,25 @@ export class Relay {
       c.held = [];
       for (const call of list) {
         if (!call.held) continue;
+        const expired = now - call.holdSinceMs >= this.holdMs;
+        const mover = c.closed || expired || call.retryAtMs > now ? undefined : this.routeOf(call, now);
+        if (mover === undefined && !c.closed && !expired) {
+          c.held.push(call); // still no owner to try
+          continue;
+        }
         call.held = false;
         this.stats.heldNow--;
         if (c.closed) continue;
-        if (now - call.holdSinceMs >= this.holdMs) {
+        if (mover === undefined) {
           this.giveUp(call);
           continue;
         }
         this.stats.replays++;
-        this.dispatch(call); // back into c.held when still without a route
+        this.send(call, mover);
       }
       if (c.held.length === 0) this.clientsWithHeld.delete(c);
     }
+    if (this.clientsWithHeld.size > 0) this.askRefresh(now);
     if (this.clientsWithHeld.size === 0 && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
