@@ -86,9 +86,9 @@ export class PgRouteSource implements RouteSource {
   }
 
   private async load(reason: string): Promise<void> {
-    let routes, exports;
+    let routes, exportRows;
     try {
-      [routes, exports] = await Promise.all([
+      [routes, exportRows] = await Promise.all([
         this.pool.query<{ fsid: string; address: string; nfs_port: number }>(ROUTES_SQL),
         this.pool.query<{ path: string; fsid: string }>(EXPORTS_SQL),
       ]);
@@ -100,7 +100,7 @@ export class PgRouteSource implements RouteSource {
     this.loaded = true;
     const next = buildRouteTable(
       routes.rows.map((r) => [BigInt(r.fsid), { host: r.address, port: r.nfs_port }] as [bigint, { host: string; port: number }]),
-      exports.rows.map((r) => [r.path, BigInt(r.fsid)] as [string, bigint]),
+      exportRows.rows.map((r) => [r.path, BigInt(r.fsid)] as [string, bigint]),
     );
     if (sameRoutes(this.table, next)) return;
     this.table = next;
