@@ -15,7 +15,7 @@ export {
 } from './validation';
 export { EVENT_TOPICS, InProcessEventBus, type EventBus } from './events';
 export { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus';
-export { redisOptionsFromUrl, type RedisConnection } from './redis-options';
+export { redisOptionsFromUrl, redisPrefix, type RedisConnection } from './redis-options';
 export {
   ControlError,
   ControlErrorCode,

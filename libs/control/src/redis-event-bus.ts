@@ -11,7 +11,7 @@ import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/c
 import { ClientRedis, RedisContext, ServerRedis } from '@nestjs/microservices';
 import type { EventBus } from './events';
 import { lastValueFrom } from 'rxjs';
-import { redisOptionsFromUrl } from './redis-options';
+import { redisOptionsFromUrl, redisPrefix } from './redis-options';
 
 export interface RedisEventBusOptions {
   redisUrl: string;
@@ -29,7 +29,7 @@ export class RedisEventBus implements EventBus, OnModuleInit, OnApplicationShutd
   private closed = false;
 
   constructor(opts: RedisEventBusOptions) {
-    this.prefix = opts.channelPrefix ?? 'ferry.events.';
+    this.prefix = opts.channelPrefix ?? `${redisPrefix()}.events.`;
     // Glob characters in the prefix would widen the pattern subscription to foreign channels.
     if (/[*?[\]\\]/.test(this.prefix)) throw new Error(`event channel prefix must not contain glob characters: ${this.prefix}`);
     const redis = redisOptionsFromUrl(opts.redisUrl);

@@ -30,3 +30,14 @@ export function redisOptionsFromUrl(url: string): RedisConnection {
   if (u.protocol === 'rediss:') opts.tls = {};
   return opts;
 }
+
+/**
+ * The namespace of one Ferry cluster in a Redis it may share with others: FERRY_REDIS_PREFIX
+ * (default `ferry`). BullMQ keys start with it and event channels with `<prefix>.events.`, so two
+ * clusters (or two test runs) on one Redis never take each other's jobs or events.
+ */
+export function redisPrefix(env: Record<string, string | undefined> = process.env): string {
+  const p = env.FERRY_REDIS_PREFIX || 'ferry';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(p)) throw new Error(`FERRY_REDIS_PREFIX=${p}: letters, digits, '.', '_' and '-' (at most 64)`);
+  return p;
+}

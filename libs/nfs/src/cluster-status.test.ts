@@ -61,5 +61,9 @@ describe('a cluster mover', () => {
     const r = await call(s, REMOVE, { object: { dir: root, name: 'x' } });
     expect(r.status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
     expect((r as { resfail?: unknown }).resfail).toEqual({ dir_wcc: { before: undefined, after: undefined } });
+    // The engine wraps it (a failed log write): still JUKEBOX, found through the causes.
+    const wrapped = new Error('log write failed', { cause: Object.assign(new Error('fenced'), { code: 'FENCED' }) });
+    fs.remove = () => Promise.reject(new Error('volume failed', { cause: wrapped }));
+    expect((await call(s, REMOVE, { object: { dir: root, name: 'x' } })).status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
   });
 });

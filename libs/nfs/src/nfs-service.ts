@@ -118,6 +118,14 @@ class CallContext implements NfsCallContext {
 
 const NO_INFO: FailInfo = { wcc: EMPTY_WCC, wcc2: EMPTY_WCC, attr: undefined };
 
+/** A write refused by a lost lease (code FENCED), also when the engine wrapped it (as cause). */
+function isFenced(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === 'FENCED') return true;
+  }
+  return false;
+}
+
 /** The nfsstat3 a reply body starts with. */
 function replyStatus(reply: Buffer): number {
   return reply.length >= 4 ? reply.readUInt32BE(0) : -1;
@@ -430,7 +438,7 @@ export class NfsService {
       wcc2 = err.wcc2;
     } else if (err instanceof NfsError) {
       status = err.status;
-    } else if ((err as { code?: unknown } | null)?.code === 'FENCED') {
+    } else if (isFenced(err)) {
       // The lease of this filesystem ran out under the call (a cluster mover): nothing of it
       // reached the pool; the next owner answers it (no attributes: the engine is going away).
       return spec.fail(NfsStat3.NFS3ERR_JUKEBOX, NO_INFO);

@@ -5,6 +5,15 @@
  * fenced. Past the deadline a write waits for the next renewal: renewed, it goes on (a slow
  * database is a pause, not an error); lost, it fails with FencedError and nothing reaches the
  * device. Reads are never fenced.
+ *
+ * Checked at the last moment: a write that passed its check must reach the kernel at once, never
+ * wait in libuv's thread pool queue, because a process stopped (SIGSTOP, a frozen VM) with
+ * writes queued there would run them when it resumes, after a new owner took over. So every
+ * device request of fenced spaces goes through IO_GATE, which admits fewer requests than the pool
+ * has threads (the cluster mover starts with UV_THREADPOOL_SIZE=64), and a write is checked again
+ * when it is admitted, right before it is issued. What remains is the microseconds between that
+ * check and the thread entering pwrite: without fencing in the storage itself (SCSI persistent
+ * reservations, or disk containers that check the epoch) no process can close it.
  */
 import type { Space } from '@ferry/pool';
 
@@ -49,6 +58,11 @@ export class LeaseFence {
     for (const x of w) x.reject(new FencedError(this.fsid));
   }
 
+  /** A write may be issued right now. */
+  writableNow(): boolean {
+    return !this.lost && performance.now() < this.deadline;
+  }
+
   /** Resolves when a write may go to the device; rejects with FencedError once lost. */
   check(): Promise<void> | undefined {
     if (this.lost) return Promise.reject(new FencedError(this.fsid));
@@ -57,10 +71,44 @@ export class LeaseFence {
   }
 }
 
+/** Admits at most `limit` device requests at a time (FIFO), so none queues inside libuv. */
+export class IoGate {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly limit: number) {}
+
+  tryAcquire(): boolean {
+    if (this.active >= this.limit) return false;
+    this.active++;
+    return true;
+  }
+
+  acquire(): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); // the slot passes on
+    else this.active--;
+  }
+
+  get inUse(): number {
+    return this.active;
+  }
+}
+
+/** The thread pool size the cluster mover sets, and the requests admitted at once (two per
+ * space request at most: a request that crosses a slice boundary is two device requests). */
+export const UV_THREADS = 64;
+export const IO_GATE = new IoGate(24);
+
 export class FencedSpace implements Space {
   constructor(
     private readonly inner: Space,
     private readonly fence: LeaseFence,
+    private readonly gate: IoGate = IO_GATE,
   ) {}
 
   get sizeBytes(): number {
@@ -70,22 +118,40 @@ export class FencedSpace implements Space {
     return this.inner.sliceDataBytes;
   }
   read(buf: Buffer, pos: number): Promise<void> {
-    return this.inner.read(buf, pos);
+    if (this.gate.tryAcquire()) return this.inner.read(buf, pos).finally(() => this.gate.release());
+    return this.gate.acquire().then(() => this.inner.read(buf, pos).finally(() => this.gate.release()));
   }
   write(buf: Buffer, pos: number): Promise<void> {
-    const wait = this.fence.check();
-    return wait ? wait.then(() => this.inner.write(buf, pos)) : this.inner.write(buf, pos);
+    return this.fenced(() => this.inner.write(buf, pos));
   }
   writeDurable(buf: Buffer, pos: number): Promise<void> {
-    const wait = this.fence.check();
-    return wait ? wait.then(() => this.inner.writeDurable(buf, pos)) : this.inner.writeDurable(buf, pos);
+    return this.fenced(() => this.inner.writeDurable(buf, pos));
   }
   sync(): Promise<void> {
-    const wait = this.fence.check();
-    return wait ? wait.then(() => this.inner.sync()) : this.inner.sync();
+    return this.fenced(() => this.inner.sync());
   }
   grow(): Promise<void> {
-    const wait = this.fence.check();
-    return wait ? wait.then(() => this.inner.grow()) : this.inner.grow();
+    return this.fenced(() => this.inner.grow());
+  }
+
+  /** Checks the lease when the request is admitted, and issues it in the same tick. */
+  private fenced(io: () => Promise<void>): Promise<void> {
+    if (this.fence.writableNow() && this.gate.tryAcquire()) return io().finally(() => this.gate.release());
+    return this.slow(io);
+  }
+
+  private async slow(io: () => Promise<void>): Promise<void> {
+    for (;;) {
+      await this.fence.check(); // waits for a renewal; throws FencedError once lost
+      await this.gate.acquire();
+      if (this.fence.writableNow()) {
+        try {
+          return await io();
+        } finally {
+          this.gate.release();
+        }
+      }
+      this.gate.release();
+    }
   }
 }

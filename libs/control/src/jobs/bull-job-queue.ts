@@ -25,6 +25,7 @@ import {
   type JobQueue,
 } from './job-queue';
 import { runJob } from './job-runner';
+import { redisPrefix } from '../redis-options';
 import { isTerminal, type JobStore } from './job-store';
 
 export interface BullJobQueueOptions {
@@ -70,7 +71,7 @@ export class BullJobQueue implements JobQueue {
   ) {
     this.opts = {
       queueName: 'ferry-jobs',
-      prefix: 'ferry',
+      prefix: redisPrefix(),
       concurrency: 2,
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
