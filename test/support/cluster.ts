@@ -135,20 +135,19 @@ export class Cluster {
 
   private async boot(movers: number): Promise<void> {
     const { dir, common } = this;
-    const c = this;
-    c.admin = new NodeProcess('admin-api', ADMIN_CLUSTER_MAIN, { ...common, FERRY_DATA_DIR: join(dir, 'admin') }, await freePort(), join(dir, 'admin.log'));
-    await c.admin.start();
-    c.token = readFileSync(join(dir, 'admin', 'admin-token'), 'utf8').trim();
-    for (let i = 1; i <= movers; i++) await c.addMover(`m${i}`);
-    c.directorPort = await freePort();
-    c.director = new NodeProcess(
+    this.admin = new NodeProcess('admin-api', ADMIN_CLUSTER_MAIN, { ...common, FERRY_DATA_DIR: join(dir, 'admin') }, await freePort(), join(dir, 'admin.log'));
+    await this.admin.start();
+    this.token = readFileSync(join(dir, 'admin', 'admin-token'), 'utf8').trim();
+    for (let i = 1; i <= movers; i++) await this.addMover(`m${i}`);
+    this.directorPort = await freePort();
+    this.director = new NodeProcess(
       'director',
       DIRECTOR_MAIN,
-      { ...common, FERRY_NFS_PORT: String(c.directorPort), FERRY_HOLD_MS: '20000' },
+      { ...common, FERRY_NFS_PORT: String(this.directorPort), FERRY_HOLD_MS: '20000' },
       await freePort(),
       join(dir, 'director.log'),
     );
-    await c.director.start();
+    await this.director.start();
   }
 
   async addMover(name: string): Promise<NodeProcess> {
