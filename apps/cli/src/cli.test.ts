@@ -131,6 +131,19 @@ describe('lists', () => {
     expect(JSON.parse((await run(['mover', 'list', '--json'])).out)).toMatchObject({ total: 1, items: [{ name: 'mover-a' }] });
   });
 
+  it('mover drain marks the mover draining, and --wait waits until it is drained', async () => {
+    api.drainCompletes = false;
+    const r = await run(['mover', 'drain', 'mover-a']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^mover mover-a: draining \(holds alpha; the controller is moving them\)$/m);
+    expect((await run(['mover', 'drain', 'nobody'])).code).toBe(3);
+    expect((await run(['mover', 'drain', 'mover-a', '--wait', '1'])).code).toBe(1);
+    api.drainCompletes = true;
+    const w = await run(['mover', 'drain', 'mover-a', '--wait', '5']);
+    expect(w.code).toBe(0);
+    expect(w.out).toBe('mover mover-a: drained\n');
+  });
+
   it('status prints one line per part, or the API document as JSON', async () => {
     const r = await run(['status']);
     expect(r.code).toBe(0);

@@ -6,6 +6,12 @@
 import { main } from './cli';
 import { processIo } from './io';
 
+// A reader that stops early (`ferry fs list | head`) is not an error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2), processIo()).then(
   (code) => process.exit(code),
   (err: unknown) => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { In, type DataSource } from 'typeorm';
-import { FilesystemEntity, MoverEntity, notFound } from '@ferry/control';
+import type { DataSource } from 'typeorm';
+import { MoverEntity, notFound } from '@ferry/control';
 import { ADMIN_DATA_SOURCE } from '../admin-options';
 import type { AuditScope } from '../common/audit';
 import { isUuid, page, type Page } from './paging';
@@ -58,7 +58,17 @@ export class MoverService {
         )
       ).map((r) => r.id),
     );
-    const owned = await this.ds.getRepository(FilesystemEntity).find({ where: { ownerMoverId: In(ids) }, order: { name: 'ASC' } });
+    // In a cluster the lease holder owns a filesystem; in the embedded start (no lease row) the
+    // filesystem's own owner column does.
+    const owned = (
+      await this.ds.query<Array<{ id: string; name: string; fsid: string; owner: string }>>(
+        `SELECT f.id, f.name, f.fsid::text AS fsid, COALESCE(l.owner_mover_id, CASE WHEN l.filesystem_id IS NULL THEN f.owner_mover_id END) AS owner
+         FROM filesystems f LEFT JOIN fs_leases l ON l.filesystem_id = f.id
+         WHERE COALESCE(l.owner_mover_id, CASE WHEN l.filesystem_id IS NULL THEN f.owner_mover_id END) = ANY($1::uuid[])
+         ORDER BY f.name`,
+        [ids],
+      )
+    ).map((f) => ({ id: f.id, name: f.name, fsid: Number(f.fsid), ownerMoverId: f.owner }));
     return rows.map((r) => ({
       id: r.id,
       name: r.name,

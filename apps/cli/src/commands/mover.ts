@@ -1,7 +1,9 @@
-/** `ferry mover list`: the registered data movers, their health and the filesystems each owns. */
+/** `ferry mover list|drain`: the registered data movers, their health and the filesystems each
+ * owns; drain asks the controller to move everything off one (and can wait until it has). */
 import { Command } from 'commander';
 import type { MoverDoc } from '../api-types';
 import { Context } from '../context';
+import { CliError, ExitCode } from '../exit-code';
 import { str, table, yesNo } from '../render';
 import { fetchList, pageFooter, pageOptions, type PageFlags } from './lists';
 
@@ -28,4 +30,28 @@ export function registerMover(program: Command, ctx: Context): void {
     const footer = pageFooter(page);
     if (footer !== undefined) ctx.out(footer);
   });
+
+  mover
+    .command('drain')
+    .description('move every filesystem off a mover (before stopping it); it is then "drained"')
+    .argument('<name>', 'mover name')
+    .option('--wait [seconds]', 'wait until the mover is drained (default up to 300 s; exit 1 if not by then)')
+    .addHelpText('after', '\nA drained mover gets no filesystem until it starts again (it then registers as active).')
+    .action(async (name: string, o: { wait?: boolean | string }) => {
+      const m = await ctx.api().find<MoverDoc>('/movers', ctx.pageSize, (x) => x.name === name);
+      if (m === undefined) throw new CliError(`mover ${name}: no such mover`, ExitCode.NotFound);
+      let doc = (await ctx.api().request<MoverDoc>('POST', `/movers/${encodeURIComponent(m.id)}/drain`)).body;
+      if (o.wait !== undefined && o.wait !== false) {
+        const seconds = o.wait === true ? 300 : Number(o.wait);
+        if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--wait ${String(o.wait)}: a number of seconds`, ExitCode.Usage);
+        const deadline = Date.now() + seconds * 1000;
+        while (doc.state !== 'drained' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 500));
+          doc = await ctx.api().get<MoverDoc>(`/movers/${encodeURIComponent(m.id)}`);
+        }
+        if (doc.state !== 'drained') throw new CliError(`mover ${name}: still ${String(doc.state)} after ${seconds} s (holds ${owned(doc.filesystems)})`, ExitCode.Failed);
+      }
+      if (ctx.json) return ctx.printJson(doc);
+      ctx.out(`mover ${name}: ${String(doc.state)}${doc.state === 'drained' ? '' : ` (holds ${owned(doc.filesystems)}; the controller is moving them)`}`);
+    });
 }

@@ -30,6 +30,8 @@ export class FakeApi {
   filesystems: FilesystemDoc[] = [];
   exports: ExportDoc[] = [];
   movers: MoverDoc[] = [];
+  /** Whether a draining mover becomes drained at its next GET (the controller's part). */
+  drainCompletes = true;
   jobs: JobDoc[] = [];
   status: unknown = {
     version: '0.1.0',
@@ -111,6 +113,19 @@ export class FakeApi {
         return this.list(this.exports, r);
       case 'GET movers':
         return this.list(this.movers, r);
+      case 'GET movers/:id': {
+        const m = this.movers.find((x) => x.id === id);
+        if (m === undefined) return problem(404, 'Not Found', `mover ${id} not found`);
+        // The controller's work, one poll later: a draining mover holding nothing is drained.
+        if (m.state === 'draining' && this.drainCompletes) m.state = 'drained';
+        return { status: 200, body: m };
+      }
+      case 'POST movers/:id/drain': {
+        const m = this.movers.find((x) => x.id === id);
+        if (m === undefined) return problem(404, 'Not Found', `mover ${id} not found`);
+        if (m.state === 'active') m.state = 'draining';
+        return { status: 200, body: m };
+      }
       case 'GET jobs':
         return this.list(
           this.jobs.filter((j) => r.query.state === undefined || j.state === r.query.state),
