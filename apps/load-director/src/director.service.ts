@@ -48,6 +48,7 @@ export class DirectorService implements OnApplicationBootstrap, BeforeApplicatio
       holdMs: config.holdMs,
       maxClientBytes: config.maxClientBytes,
       maxRecordBytes: config.maxRecordBytes,
+      busyPollUs: config.busyPollUs,
       logger: logger.child({ component: 'relay' }),
     });
     this.metrics = new DirectorMetrics(this.relay.stats, this.routes);

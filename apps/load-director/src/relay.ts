@@ -6,7 +6,9 @@
  *
  * Invariants:
  * - Records are relayed byte for byte; only their record marks are rewritten (every record
- *   goes out as one last fragment). Replies reach the client in whatever order movers answer
+ *   goes out as one last fragment). Large records cross as the socket chunks they arrived in
+ *   (record-pieces.ts), never copied; a call under MIN_VIEW_BYTES is copied once into its own
+ *   framed buffer, so a held small call never keeps a whole socket chunk alive. Replies reach the client in whatever order movers answer
  *   (RFC 5531 §3: the xid matches them).
  * - One upstream connection per (client connection, mover), opened with a PROXY v2 header
  *   naming the client, so a mover's export rules see the client and never the director.
@@ -27,9 +29,10 @@
  *   one's reply answers both, and relaying it twice could run a non-idempotent call twice.
  */
 import * as net from 'node:net';
-import { encodeProxyV2, RecordReader, unmapIPv4, LAST_FRAGMENT_BIT } from '@ferry/oncrpc';
+import { encodeProxyV2, unmapIPv4, LAST_FRAGMENT_BIT, RECORD_MARK_BYTES } from '@ferry/oncrpc';
 import { CallInfo, classifyCall, MountProc, nfsReplyStatus, NFS3ERR_JUKEBOX, PROG_NFS, Verdict } from './call-router';
 import { acceptedReply, authErrorReply, jukeboxReply, rpcMismatchReply, voidReply } from './local-replies';
+import { MIN_VIEW_BYTES, RecordPieces, recordHead } from './record-pieces';
 import type { MoverAddress, RouteSource } from './routes';
 
 export interface RelayLogger {
@@ -56,6 +59,14 @@ export interface RelayOptions {
   connectTimeoutMs?: number;
   /** How long close() lets in-flight calls finish before dropping connections (default 10 s). */
   closeGraceMs?: number;
+  /**
+   * After relaying a call or a reply, keep the event loop polling (never sleeping in epoll)
+   * for this long (default 0: off). Each relayed call costs the director two wake-ups (call
+   * in, reply in); on a VM a wake-up from idle costs more than the relaying itself, and a
+   * client with one call in flight pays both on every call. Polling spends up to this much
+   * CPU per idle gap, and stops as soon as nothing is relayed within the window.
+   */
+  busyPollUs?: number;
 }
 
 /** Plain counters read by the metrics endpoint (no label objects on the relay path). */
@@ -89,7 +100,10 @@ class PendingCall {
   constructor(
     readonly client: ClientConn,
     readonly xid: number,
-    readonly record: Buffer,
+    /** The framed record to send: mark and body, as one buffer or as pieces. */
+    readonly framed: Buffer[],
+    /** Body bytes (what counts against the client's cap). */
+    readonly length: number,
     readonly verdict: Verdict,
     readonly prog: number,
     readonly proc: number,
@@ -99,7 +113,7 @@ class PendingCall {
 }
 
 class ClientConn {
-  readonly reader: RecordReader;
+  readonly reader: RecordPieces;
   readonly pending = new Map<number, PendingCall>();
   readonly upstreams = new Map<string, Upstream>();
   held: PendingCall[] = [];
@@ -127,13 +141,13 @@ class ClientConn {
     readonly proxyHeader: Buffer,
     maxRecordBytes: number,
   ) {
-    this.reader = new RecordReader(maxRecordBytes);
+    this.reader = new RecordPieces(maxRecordBytes);
     this.done = new Promise((resolve) => (this.markDone = resolve));
   }
 }
 
 class Upstream {
-  readonly reader: RecordReader;
+  readonly reader: RecordPieces;
   connected = false;
   closed = false;
   corked = false;
@@ -149,7 +163,7 @@ class Upstream {
     readonly socket: net.Socket,
     maxRecordBytes: number,
   ) {
-    this.reader = new RecordReader(maxRecordBytes);
+    this.reader = new RecordPieces(maxRecordBytes);
   }
 }
 
@@ -179,6 +193,13 @@ export class Relay {
   private readonly info = new CallInfo();
   private ticker: NodeJS.Timeout | undefined;
   private nextClientId = 1;
+  private readonly busyPollMs: number;
+  private pollUntilMs = 0;
+  private polling = false;
+  private readonly pollTick = (): void => {
+    if (!this.closing && this.nowMs() < this.pollUntilMs) setImmediate(this.pollTick);
+    else this.polling = false;
+  };
   private lastRefreshAskMs = -Infinity;
   private closing = false;
   private closePromise: Promise<void> | undefined;
@@ -194,6 +215,7 @@ export class Relay {
     this.jukeboxRetryMs = opts.jukeboxRetryMs ?? 50;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
     this.closeGraceMs = opts.closeGraceMs ?? 10_000;
+    this.busyPollMs = (opts.busyPollUs ?? 0) / 1000;
     if (!(this.maxClientBytes >= this.maxRecordBytes)) throw new RangeError('maxClientBytes must hold at least one record');
     this.routes.onChange(() => this.retryHeld());
   }
@@ -297,15 +319,15 @@ export class Relay {
         this.setPaused(c, true);
         return;
       }
-      let rec: Buffer | undefined;
+      let pieces: Buffer[] | undefined;
       try {
-        rec = c.reader.next();
+        pieces = c.reader.next();
       } catch (err) {
         this.logger.warn({ err, client: c.address }, 'client record too large: closing the connection');
         this.destroyClient(c);
         return;
       }
-      if (rec === undefined) {
+      if (pieces === undefined) {
         if (c.readEnded) {
           if (c.pending.size === 0) this.endClient(c);
         } else {
@@ -313,13 +335,29 @@ export class Relay {
         }
         return;
       }
-      this.onClientRecord(c, rec);
+      this.onClientRecord(c, pieces, c.reader.length);
     }
   }
 
-  private onClientRecord(c: ClientConn, rec: Buffer): void {
+  private onClientRecord(c: ClientConn, pieces: Buffer[], length: number): void {
     const info = this.info;
-    const verdict = classifyCall(rec, info);
+    // A small call gets its own framed copy (one allocation, one memcpy); a large one keeps its
+    // pieces and is classified from a copy of its first bytes (the header and the handle or
+    // path always lie within HEAD_BYTES).
+    let framed: Buffer[];
+    let head: Buffer;
+    if (length < MIN_VIEW_BYTES) {
+      const one = Buffer.allocUnsafe(RECORD_MARK_BYTES + length);
+      one.writeUInt32BE((LAST_FRAGMENT_BIT | length) >>> 0, 0);
+      let at = RECORD_MARK_BYTES;
+      for (const p of pieces) at += p.copy(one, at);
+      framed = [one];
+      head = one.subarray(RECORD_MARK_BYTES);
+    } else {
+      framed = [markBytes(length), ...pieces];
+      head = recordHead(pieces, length, HEAD_BYTES);
+    }
+    const verdict = classifyCall(head, info);
     switch (verdict) {
       case Verdict.Drop:
         this.stats.droppedRecords++;
@@ -339,9 +377,9 @@ export class Relay {
       this.stats.duplicateCalls++;
       return;
     }
-    const call = new PendingCall(c, info.xid, rec, verdict, info.prog, info.proc, info.fsid, verdict === Verdict.ExportPath ? info.path : '');
+    const call = new PendingCall(c, info.xid, framed, length, verdict, info.prog, info.proc, info.fsid, verdict === Verdict.ExportPath ? info.path : '');
     c.pending.set(call.xid, call);
-    c.heldBytes += rec.length;
+    c.heldBytes += length;
     if (call.prog === PROG_NFS) this.stats.nfsCalls++;
     else this.stats.mountCalls++;
     this.dispatch(call);
@@ -350,6 +388,15 @@ export class Relay {
   private replyLocally(c: ClientConn, framed: Buffer): void {
     this.stats.localReplies++;
     if (c.socket.writable) c.socket.write(framed);
+  }
+
+  /** Extends the busy-poll window from now (busyPollUs), starting the poll when idle. */
+  private pollAfterRelay(): void {
+    if (this.busyPollMs === 0 || this.closing) return;
+    this.pollUntilMs = this.nowMs() + this.busyPollMs;
+    if (this.polling) return;
+    this.polling = true;
+    setImmediate(this.pollTick);
   }
 
   /** The mover to send `call` to now, or undefined when it must be held. */
@@ -393,7 +440,8 @@ export class Relay {
     const c = call.client;
     const up = c.upstreams.get(mover.key) ?? this.openUpstream(c, mover);
     call.upstream = up;
-    this.writeRecord(up.socket, up, call.record);
+    this.writeFramed(up.socket, up, call.framed);
+    this.pollAfterRelay();
   }
 
   private hold(call: PendingCall, now: number): void {
@@ -473,13 +521,13 @@ export class Relay {
   }
 
   /** Completes a call with a reply (relayed or our own) and resumes the client if it waited. */
-  private finish(call: PendingCall, framed: Buffer | undefined, rec?: Buffer): void {
+  private finish(call: PendingCall, framed: Buffer | Buffer[]): void {
     const c = call.client;
     c.pending.delete(call.xid);
-    c.heldBytes -= call.record.length;
+    c.heldBytes -= call.length;
     if (!c.socket.writable) return;
-    if (framed !== undefined) c.socket.write(framed);
-    else this.writeRecord(c.socket, c, rec!);
+    if (Array.isArray(framed)) this.writeFramed(c.socket, c, framed);
+    else c.socket.write(framed);
     if (!c.repliesPaused && c.socket.writableLength > this.maxClientBytes) {
       c.repliesPaused = true;
       for (const up of c.upstreams.values()) up.socket.pause();
@@ -527,27 +575,29 @@ export class Relay {
     const c = up.client;
     for (;;) {
       if (up.closed) return;
-      let rec: Buffer | undefined;
+      let pieces: Buffer[] | undefined;
       try {
-        rec = up.reader.next();
+        pieces = up.reader.next();
       } catch (err) {
         this.logger.warn({ err, mover: up.mover.key }, 'upstream reply record too large: dropping the upstream connection');
         up.socket.destroy();
         return;
       }
-      if (rec === undefined) return;
+      if (pieces === undefined) return;
       up.replies++;
-      if (rec.length < 4) {
+      const length = up.reader.length;
+      if (length < 4) {
         this.stats.strayReplies++;
         continue;
       }
-      const call = c.pending.get(rec.readUInt32BE(0));
+      const head = recordHead(pieces, length, REPLY_HEAD_BYTES);
+      const call = c.pending.get(head.readUInt32BE(0));
       if (call === undefined || call.upstream !== up) {
         this.stats.strayReplies++;
         continue;
       }
       call.upstream = undefined;
-      if (call.prog === PROG_NFS && nfsReplyStatus(rec) === NFS3ERR_JUKEBOX) {
+      if (call.prog === PROG_NFS && nfsReplyStatus(head) === NFS3ERR_JUKEBOX) {
         // The mover does not serve this filesystem right now (moving, recovering): look the
         // owner up again and replay, unless the call has been held long enough already.
         const now = this.nowMs();
@@ -558,7 +608,9 @@ export class Relay {
           continue;
         }
       }
-      this.finish(call, undefined, rec);
+      pieces.unshift(markBytes(length));
+      this.finish(call, pieces);
+      this.pollAfterRelay();
     }
   }
 
@@ -629,29 +681,21 @@ export class Relay {
     else c.socket.resume();
   }
 
-  /**
-   * Writes one record as a single last fragment. A record that came in one fragment sits right
-   * after its own mark in the chunk it was read from: then the mark and body go out as one
-   * view, without a copy. Writes of one turn of the event loop leave in one writev.
-   */
-  private writeRecord(socket: net.Socket, owner: { corked: boolean; uncork: () => void }, rec: Buffer): void {
+  /** Writes a framed record; the writes of one turn of the event loop leave in one writev. */
+  private writeFramed(socket: net.Socket, owner: { corked: boolean; uncork: () => void }, framed: Buffer[]): void {
     if (!owner.corked) {
       owner.corked = true;
       socket.cork();
       process.nextTick(owner.uncork);
     }
-    const mark = (LAST_FRAGMENT_BIT | rec.length) >>> 0;
-    if (rec.byteOffset >= 4) {
-      const full = Buffer.from(rec.buffer, rec.byteOffset - 4, rec.length + 4);
-      if (full.readUInt32BE(0) === mark) {
-        socket.write(full);
-        return;
-      }
-    }
-    socket.write(markBytes(rec.length));
-    socket.write(rec);
+    for (let i = 0; i < framed.length; i++) socket.write(framed[i]!);
   }
 }
+
+/** Calls: the RPC header (at most 32 + 2 x 408 bytes) and the handle or MNT path (1028) fit. */
+const HEAD_BYTES = 2048;
+/** Replies: the accepted-reply header with its verifier (at most 428 bytes) and nfsstat3. */
+const REPLY_HEAD_BYTES = 512;
 
 function markBytes(length: number): Buffer {
   let b = MARKS.get(length);

@@ -22,6 +22,7 @@ describe('loadDirectorConfig', () => {
       databaseUrl: undefined,
       redisUrl: undefined,
       routeRefreshMs: 1000,
+      busyPollUs: 0,
     });
   });
   it('reads every setting', () => {
@@ -36,9 +37,10 @@ describe('loadDirectorConfig', () => {
       FERRY_DIRECTOR_CLIENT_BUFFER: '4M',
       FERRY_MAX_RECORD_SIZE: '2M',
       FERRY_ROUTE_REFRESH_MS: '250',
+      FERRY_BUSY_POLL_US: '50',
       FERRY_LOG_LEVEL: 'debug',
     });
-    expect(c).toMatchObject({ nfsPort: 12049, portmapPort: 0, httpPort: 18049, bindAddress: '127.0.0.1', holdMs: 2500, maxClientBytes: 4 << 20, maxRecordBytes: 2 << 20, routeRefreshMs: 250, logLevel: 'debug' });
+    expect(c).toMatchObject({ nfsPort: 12049, portmapPort: 0, httpPort: 18049, bindAddress: '127.0.0.1', holdMs: 2500, maxClientBytes: 4 << 20, maxRecordBytes: 2 << 20, routeRefreshMs: 250, busyPollUs: 50, logLevel: 'debug' });
     expect(c).toMatchObject({ databaseUrl: 'postgres://h/db', redisUrl: 'redis://h:6379', staticRoutes: undefined });
   });
   it('needs exactly one route source', () => {

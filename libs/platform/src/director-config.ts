@@ -27,6 +27,8 @@ export interface DirectorConfig {
   redisUrl?: string;
   /** Poll period of the database route source. */
   routeRefreshMs: number;
+  /** Microseconds the relay keeps polling after relaying instead of sleeping; 0 = off. */
+  busyPollUs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -89,5 +91,6 @@ export function loadDirectorConfig(env: Env = process.env): DirectorConfig {
     databaseUrl: control.databaseUrl,
     redisUrl: control.redisUrl,
     routeRefreshMs: int(env, 'FERRY_ROUTE_REFRESH_MS', 1000, 50, 600_000),
+    busyPollUs: int(env, 'FERRY_BUSY_POLL_US', 0, 0, 10_000),
   };
 }
