@@ -4,6 +4,7 @@
 // finishes in-flight calls on close. Method: real sockets on loopback; the movers are RpcServers
 // (libs/oncrpc) trusting 127/8 with small NFS/MOUNT programs that report who called them.
 import * as net from 'node:net';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { CRED_NONE, encodeCallHeader, frameRecord, RecordReader, RpcServer, type ProcedureHandler, type RpcCall } from '@ferry/oncrpc';
@@ -192,6 +193,44 @@ describe('Relay', () => {
     await c.reply(5);
     expect(served(await c.reply(6)).mover).toBe('a');
     expect(a.calls).toHaveLength(1);
+  });
+
+  it('relays many calls in flight, replies in the order the mover answers', async () => {
+    const a = await startMover('a');
+    let open!: () => void;
+    a.gate = new Promise((r) => (open = r));
+    const { port } = await startRelay(new StaticRouteSource(`1=127.0.0.1:${a.port}`));
+    const c = new Client(port);
+    c.socket.write(nfsCall(1, 1, 1n)); // waits at the gate
+    while (a.calls.length < 1) await new Promise((r) => setTimeout(r, 5));
+    a.gate = undefined;
+    c.socket.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => nfsCall(100 + i, 7, 1n, 100))));
+    for (let i = 0; i < 20; i++) expect((await c.reply(100 + i)).uint()).toBe(0);
+    expect(c.replies.has(1)).toBe(false); // the first call is still running: later replies passed it
+    open();
+    expect(served(await c.reply(1)).status).toBe(0);
+  });
+
+  it('survives arbitrary records on client connections and keeps serving', async () => {
+    const a = await startMover('a');
+    const { port, relay } = await startRelay(new StaticRouteSource(`1=127.0.0.1:${a.port}`), { holdMs: 100 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: 1, maxLength: 5 }), async (records) => {
+        const c = new Client(port);
+        await c.ready;
+        c.socket.write(Buffer.concat(records.map((r) => frameRecord(Buffer.from(r)))));
+        c.socket.write(nfsCall(0xfeed, 1, 1n));
+        // Garbage may have claimed xid 0xfeed first (then that call's answer is what returns);
+        // either way the connection answers and the relay lives on.
+        await c.reply(0xfeed).catch(() => undefined);
+        c.socket.destroy();
+      }),
+      { numRuns: 40 },
+    );
+    const d = new Client(port);
+    d.socket.write(nfsCall(7, 1, 1n));
+    expect(served(await d.reply(7)).mover).toBe('a');
+    expect(relay.clientCount).toBeGreaterThanOrEqual(1);
   });
 
   it('holds calls while the owner is down and replays them when it comes back', async () => {
