@@ -49,7 +49,8 @@ export function moverAddress(host: string, port: number): MoverAddress {
 }
 
 /** Builds a table, deduplicating movers by key so owners share one MoverAddress object. */
-export function buildRouteTable(owners: Iterable<[bigint, { host: string; port: number }]>, exports: Iterable<[string, bigint]>, extraMovers: Iterable<{ host: string; port: number }> = []): RouteTable {
+// No local is named `exports`: in the CommonJS build it would shadow the module's own exports.
+export function buildRouteTable(owners: Iterable<[bigint, { host: string; port: number }]>, exportPaths: Iterable<[string, bigint]>, extraMovers: Iterable<{ host: string; port: number }> = []): RouteTable {
   const byKey = new Map<string, MoverAddress>();
   const intern = (m: { host: string; port: number }): MoverAddress => {
     const a = moverAddress(m.host, m.port);
@@ -62,7 +63,7 @@ export function buildRouteTable(owners: Iterable<[bigint, { host: string; port: 
   for (const [fsid, m] of owners) ownerMap.set(fsid, intern(m));
   for (const m of extraMovers) intern(m);
   const exportMap = new Map<string, bigint>();
-  for (const [path, fsid] of exports) exportMap.set(normalizeExportPath(path), fsid);
+  for (const [path, fsid] of exportPaths) exportMap.set(normalizeExportPath(path), fsid);
   return { owners: ownerMap, exports: exportMap, movers: [...byKey.values()] };
 }
 
@@ -87,7 +88,7 @@ const U64_MAX = (1n << 64n) - 1n;
  */
 export function parseStaticRoutes(text: string): RouteTable {
   const owners: Array<[bigint, { host: string; port: number }]> = [];
-  const exports: Array<[string, bigint]> = [];
+  const exportPaths: Array<[string, bigint]> = [];
   const extra: Array<{ host: string; port: number }> = [];
   const seenFsids = new Set<bigint>();
   const seenPaths = new Set<string>();
@@ -104,7 +105,7 @@ export function parseStaticRoutes(text: string): RouteTable {
       const norm = normalizeExportPath(path);
       if (seenPaths.has(norm)) throw bad('this export path is listed twice');
       seenPaths.add(norm);
-      exports.push([norm, fsid]);
+      exportPaths.push([norm, fsid]);
       continue;
     }
     if (entry.startsWith('mover:')) {
@@ -118,7 +119,7 @@ export function parseStaticRoutes(text: string): RouteTable {
     seenFsids.add(fsid);
     owners.push([fsid, parseHostPort(entry.slice(eq + 1), bad)]);
   }
-  return buildRouteTable(owners, exports, extra);
+  return buildRouteTable(owners, exportPaths, extra);
 }
 
 function parseFsid(text: string, bad: (why: string) => Error): bigint {
