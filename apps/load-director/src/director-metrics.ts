@@ -46,6 +46,7 @@ export class DirectorMetrics {
     });
     counter('ferry_director_local_replies_total', 'Calls the director answered itself (NULL, RPC rejects)', () => stats.localReplies);
     counter('ferry_director_replays_total', 'Held calls tried again (after no route, a lost upstream or a JUKEBOX)', () => stats.replays);
+    counter('ferry_director_rerouted_total', 'Calls in flight on a mover that lost their filesystem, sent again to the new owner', () => stats.rerouted);
     counter('ferry_director_held_calls_total', 'Times a call was put on hold', () => stats.heldCalls);
     gauge('ferry_director_held_calls', 'Calls on hold now', () => stats.heldNow);
     counter('ferry_director_jukebox_answered_total', 'NFS calls answered NFS3ERR_JUKEBOX by the director after the hold time', () => stats.jukeboxAnswered);

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { CRED_NONE, encodeCallHeader, frameRecord, RecordReader, RpcServer, type ProcedureHandler, type RpcCall } from '@ferry/oncrpc';
 import { Relay, type RelayLogger } from './relay';
-import { StaticRouteSource, type RouteSource } from './routes';
+import { buildRouteTable, StaticRouteSource, type RouteSource, type RouteTable } from './routes';
 
 function handle(fsid: bigint): Buffer {
   const fh = Buffer.alloc(40);
@@ -287,6 +287,38 @@ describe('Relay', () => {
     d.socket.write(nfsCall(3, 1, 7n));
     expect((await d.reply(3)).uint()).toBe(10008);
     expect(a.calls.length).toBeGreaterThan(1);
+  });
+
+  it('sends a call in flight on a mover that lost its filesystem to the new owner at once', async () => {
+    // Mover a stops answering (as a SIGSTOPped process does) with a call in flight; the table
+    // moves fsid 7 to b: the call is answered by b without waiting for a, and a's late reply is
+    // dropped.
+    const a = await startMover('a');
+    const b = await startMover('b');
+    let table: RouteTable = buildRouteTable([[7n, { host: '127.0.0.1', port: a.port }]], []);
+    const listeners: Array<() => void> = [];
+    const routes: RouteSource = {
+      current: () => table,
+      refresh: () => Promise.resolve(),
+      onChange: (l) => void listeners.push(l),
+      start: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      refreshCount: 0,
+    };
+    const { port, relay } = await startRelay(routes);
+    const c = new Client(port);
+    let release!: () => void;
+    a.gate = new Promise((r) => (release = r));
+    c.socket.write(nfsCall(1, 1, 7n));
+    while (a.calls.length < 1) await new Promise((r) => setTimeout(r, 10));
+    table = buildRouteTable([[7n, { host: '127.0.0.1', port: b.port }]], []);
+    for (const l of listeners) l();
+    expect(served(await c.reply(1, 3000)).mover).toBe('b');
+    expect(relay.stats.rerouted).toBe(1);
+    const strays = relay.stats.strayReplies;
+    release();
+    while (relay.stats.strayReplies === strays) await new Promise((r) => setTimeout(r, 10));
+    expect(served(await c.reply(1)).mover).toBe('b'); // still b's answer
   });
 
   it('closes the client connection when a MNT finds no owner within the hold', async () => {

@@ -75,6 +75,8 @@ export class RelayStats {
   mountCalls = 0;
   localReplies = 0;
   replays = 0;
+  /** Calls in flight to a mover that lost their filesystem, sent again to the new owner. */
+  rerouted = 0;
   heldCalls = 0;
   jukeboxAnswered = 0;
   mountGivenUp = 0;
@@ -217,7 +219,10 @@ export class Relay {
     this.closeGraceMs = opts.closeGraceMs ?? 10_000;
     this.busyPollMs = (opts.busyPollUs ?? 0) / 1000;
     if (!(this.maxClientBytes >= this.maxRecordBytes)) throw new RangeError('maxClientBytes must hold at least one record');
-    this.routes.onChange(() => this.retryHeld());
+    this.routes.onChange(() => {
+      this.rerouteMoved();
+      this.retryHeld();
+    });
   }
 
   get clientCount(): number {
@@ -461,6 +466,30 @@ export class Relay {
     if (now - this.lastRefreshAskMs < 100) return;
     this.lastRefreshAskMs = now;
     this.routes.refresh('held calls').catch((err: unknown) => this.logger.debug({ err }, 'route refresh failed'));
+  }
+
+  /**
+   * The route table changed: a call still waiting for a reply from a mover that no longer owns
+   * its filesystem is sent to the new owner now, rather than waiting for the old one (which may
+   * be stopped, or slow to answer JUKEBOX). Safe for every procedure: a new owner is routed to
+   * only once it holds the lease, so the old one is fenced (its writes fail and it answers
+   * JUKEBOX) or has handed over (its calls finished before the release); a non-idempotent call
+   * that did complete there is answered from the duplicate request cache the new owner loaded.
+   * The old upstream's late reply is dropped as stray (the call points at its new upstream).
+   */
+  private rerouteMoved(): void {
+    const now = this.nowMs();
+    for (const c of this.clients.values()) {
+      if (c.closed) continue;
+      for (const call of c.pending.values()) {
+        const up = call.upstream;
+        if (up === undefined || call.held || (call.verdict !== Verdict.Fsid && call.verdict !== Verdict.ExportPath)) continue;
+        const mover = this.routeOf(call, now);
+        if (mover === undefined || mover.key === up.mover.key) continue;
+        this.stats.rerouted++;
+        this.send(call, mover);
+      }
+    }
   }
 
   /** Tries every held call again: routed ones go out, those held too long are given up. */
