@@ -93,4 +93,21 @@ describe('FencedSpace', () => {
     expect(inner.writes).not.toContain(99);
     expect(gate.inUse).toBe(0);
   });
+
+  it('idle() waits for the IO already issued (the hand-over releases the lease only after it)', async () => {
+    const inner = new RecordingSpace();
+    const fence = new LeaseFence(7n, 1n);
+    fence.renewed(performance.now(), 10_000);
+    const space = new FencedSpace(inner, fence, new IoGate(8));
+    await space.idle(); // nothing in flight
+    const writes = [space.write(Buffer.alloc(1), 1), space.writeDurable(Buffer.alloc(1), 2)];
+    fence.lose();
+    let idle = false;
+    const waited = space.idle().then(() => (idle = true));
+    expect(idle).toBe(false);
+    await Promise.all(writes);
+    await waited;
+    expect(inner.writes.sort()).toEqual([1, 2]);
+    expect(inner.active).toBe(0);
+  });
 });

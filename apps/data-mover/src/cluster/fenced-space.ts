@@ -105,11 +105,33 @@ export const UV_THREADS = 64;
 export const IO_GATE = new IoGate(24);
 
 export class FencedSpace implements Space {
+  /** Requests issued to the device and not yet completed (writes, syncs, grows and reads). */
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+
   constructor(
     private readonly inner: Space,
     private readonly fence: LeaseFence,
     private readonly gate: IoGate = IO_GATE,
   ) {}
+
+  /**
+   * Resolves once nothing issued through this space is still running. With the fence lost, no
+   * new write can start, so after this the lease can be released: nothing of this process
+   * reaches the device behind the next owner's back.
+   */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private track(p: Promise<void>): Promise<void> {
+    this.inFlight++;
+    return p.finally(() => {
+      this.gate.release();
+      if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
 
   get sizeBytes(): number {
     return this.inner.sizeBytes;
@@ -118,8 +140,8 @@ export class FencedSpace implements Space {
     return this.inner.sliceDataBytes;
   }
   read(buf: Buffer, pos: number): Promise<void> {
-    if (this.gate.tryAcquire()) return this.inner.read(buf, pos).finally(() => this.gate.release());
-    return this.gate.acquire().then(() => this.inner.read(buf, pos).finally(() => this.gate.release()));
+    if (this.gate.tryAcquire()) return this.track(this.inner.read(buf, pos));
+    return this.gate.acquire().then(() => this.track(this.inner.read(buf, pos)));
   }
   write(buf: Buffer, pos: number): Promise<void> {
     return this.fenced(() => this.inner.write(buf, pos));
@@ -136,7 +158,7 @@ export class FencedSpace implements Space {
 
   /** Checks the lease when the request is admitted, and issues it in the same tick. */
   private fenced(io: () => Promise<void>): Promise<void> {
-    if (this.fence.writableNow() && this.gate.tryAcquire()) return io().finally(() => this.gate.release());
+    if (this.fence.writableNow() && this.gate.tryAcquire()) return this.track(io());
     return this.slow(io);
   }
 
@@ -144,13 +166,7 @@ export class FencedSpace implements Space {
     for (;;) {
       await this.fence.check(); // waits for a renewal; throws FencedError once lost
       await this.gate.acquire();
-      if (this.fence.writableNow()) {
-        try {
-          return await io();
-        } finally {
-          this.gate.release();
-        }
-      }
+      if (this.fence.writableNow()) return this.track(io());
       this.gate.release();
     }
   }

@@ -37,6 +37,8 @@ export interface OwnershipLogger {
 interface Held {
   fence: LeaseFence;
   state: 'opening' | 'serving' | 'releasing';
+  /** The filesystem's fenced spaces (one per open), to wait until their IO has settled. */
+  spaces: FencedSpace[];
 }
 
 export class Ownership {
@@ -160,11 +162,15 @@ export class Ownership {
     const started = performance.now();
     const fence = new LeaseFence(fsid, epoch);
     fence.renewed(sentAt, this.leaseMs);
-    const h: Held = { fence, state: 'opening' };
+    const h: Held = { fence, state: 'opening', spaces: [] };
     this.held.set(fsid, h);
     try {
       await this.owned.refreshPool();
-      await this.owned.open(fsid, (space) => new FencedSpace(space, fence));
+      await this.owned.open(fsid, (space) => {
+        const fenced = new FencedSpace(space, fence);
+        h.spaces.push(fenced);
+        return fenced;
+      });
     } catch (err) {
       this.held.delete(fsid);
       fence.lose();
@@ -189,10 +195,18 @@ export class Ownership {
     const started = performance.now();
     h.state = 'releasing';
     await this.store.setServing(this.moverId, fsid, h.fence.epoch, false).catch(() => undefined);
-    await this.owned.release(fsid);
+    try {
+      await this.owned.release(fsid);
+    } catch (err) {
+      this.lost(fsid, h); // fenced and dropped; the lease runs out and the next owner waits for it
+      throw err;
+    }
     this.held.delete(fsid);
-    const released = await this.store.release(this.moverId, fsid, h.fence.epoch);
+    // Nothing of ours may reach the device once the lease is free: fence first, let the IO
+    // already issued finish, and only then release.
     h.fence.lose();
+    await Promise.all(h.spaces.map((s) => s.idle()));
+    const released = await this.store.release(this.moverId, fsid, h.fence.epoch);
     this.logger.info({ fsid: fsid.toString(), epoch: h.fence.epoch.toString(), released, releaseMs: Math.round(performance.now() - started) }, 'filesystem handed over');
     await this.events?.publish(CLUSTER_TOPICS.leasesReleased, { fsid: fsid.toString() }).catch(() => undefined);
     await this.events?.publish(CLUSTER_TOPICS.routesChanged, { fsid: fsid.toString() }).catch(() => undefined);
