@@ -251,6 +251,12 @@ export interface FileSystem {
    * Ignored once the filesystem is closed.
    */
   recordReply(key: Buffer, reply: Buffer): void;
+  /**
+   * Resolves once every reply recorded before the call is durable (a transaction carrying it
+   * is on the log). A server that must not let a reply out before its record survives a crash
+   * (a cluster mover: the next owner answers a retransmit from it) awaits this before replying.
+   */
+  repliesDurable(): Promise<void>;
   /** The reply records kept (those that survived open/recovery plus those recorded since), oldest
    * first. The buffers are shared: do not modify them. */
   replyRecords(): ReplyRecord[];

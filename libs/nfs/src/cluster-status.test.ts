@@ -67,3 +67,16 @@ describe('a cluster mover', () => {
     expect((await call(s, REMOVE, { object: { dir: root, name: 'x' } })).status).toBe(NfsStat3.NFS3ERR_JUKEBOX);
   });
 });
+
+describe('durable replies (a cluster mover)', () => {
+  it('waits for the record of a non-idempotent call before replying, only when asked', async () => {
+    for (const durableReplies of [false, true]) {
+      const fs = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });
+      const s = new NfsService({ filesystems: new Map([[FSID, fs]]), exports: [defaultExport()], handleKey: KEY, logger: quiet, durableReplies });
+      const root = s.rootHandle(FSID)!;
+      expect((await call(s, REMOVE, { object: { dir: root, name: 'nothing' } })).status).toBe(NfsStat3.NFS3ERR_NOENT);
+      await call(s, GETATTR, { object: root }); // idempotent: never waits
+      expect(fs.repliesDurableCalls).toBe(durableReplies ? 1 : 0);
+    }
+  });
+});

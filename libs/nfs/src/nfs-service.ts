@@ -72,6 +72,13 @@ export interface NfsServiceOptions {
    * the director (or the client) tries again rather than losing the handle.
    */
   servedElsewhere?: (fsid: bigint) => boolean;
+  /**
+   * Send the reply of a non-idempotent call only once its duplicate-cache record is durable
+   * (`FileSystem.repliesDurable`). A cluster mover sets it: a retransmit that reaches the next
+   * owner after a crash or a stop then always finds the original reply. It costs one more log
+   * write in the reply's path (shared by the calls of a group commit).
+   */
+  durableReplies?: boolean;
 }
 
 export const DEFAULT_MAX_IO_BYTES = 1024 * 1024;
@@ -164,6 +171,7 @@ export class NfsService {
   private readonly refusalsLogged = new Set<string>();
   private readonly programList: RpcProgram[];
   private readonly servedElsewhere: ((fsid: bigint) => boolean) | undefined;
+  private readonly durableReplies: boolean;
   private readonly random: (n: number) => Buffer;
   private readonly verifiers = new Map<bigint, Buffer>();
 
@@ -177,6 +185,7 @@ export class NfsService {
     this.limits = { maxIoBytes };
     this.drc = opts.drc ?? new DuplicateRequestCache({ clock: opts.clock });
     this.servedElsewhere = opts.servedElsewhere;
+    this.durableReplies = opts.durableReplies ?? false;
     this.random = opts.random ?? randomBytes;
     this.table = this.buildTable(opts.exports);
     this.programList = [this.mountProgram(), this.nfsProgram()];
@@ -374,7 +383,11 @@ export class NfsService {
           if (target.fs !== undefined) this.persistReply(target.fs, r);
         },
       };
-      return this.drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply, target), hooks).then(() => undefined);
+      const ran = this.drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply, target), hooks);
+      if (!this.durableReplies) return ran.then(() => undefined);
+      // The operation itself is durable already; if its record cannot be (the lease ran out
+      // meanwhile), the reply still goes: only a later retransmit would miss it.
+      return ran.then((outcome) => (outcome === 'miss' && target.fs !== undefined ? target.fs.repliesDurable().catch(() => undefined) : undefined));
     };
   }
 

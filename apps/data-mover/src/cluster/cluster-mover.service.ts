@@ -124,6 +124,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
       logger: this.logger.child({ component: 'nfs' }),
       stats: { bytesRead: (n) => this.metrics.bytesRead.inc(n), bytesWritten: (n) => this.metrics.bytesWritten.inc(n) },
       servedElsewhere: (fsid) => this.known.has(fsid),
+      durableReplies: true,
     });
     this.nfs = nfs;
     this.storageHost.attach(this.pool, nfs);

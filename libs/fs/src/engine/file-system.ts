@@ -252,6 +252,8 @@ export class Engine implements FileSystem {
   private replyBytes = 0;
   private nextReplySeq = 0n;
   private stagedReplySeq = 0n;
+  /** The log position of the last applied transaction that carried reply records. */
+  private replyLsn: bigint | undefined;
   private replyDels: bigint[] = [];
   private replyApplyScheduled = false;
 
@@ -444,6 +446,7 @@ export class Engine implements FileSystem {
           this.cache.invalidate(inos, dirs);
         }
         if (lsn > this.lastLsn) this.lastLsn = lsn;
+        if (withReplies) this.replyLsn = lsn;
         for (const f of tx.afterApply) f();
       }
     } finally {
@@ -471,6 +474,17 @@ export class Engine implements FileSystem {
 
   replyRecords(): ReplyRecord[] {
     return this.replies.map((r) => ({ key: r.key, reply: r.reply }));
+  }
+
+  async repliesDurable(): Promise<void> {
+    if (this.closed) return;
+    // Not in any transaction yet: one of their own (mutate stages every pending record; if an
+    // operation that got the lock first staged them, this one has nothing to write).
+    if (this.stagedReplySeq < this.nextReplySeq) await this.mutate(() => Promise.resolve(undefined));
+    // Whichever transaction carried them has applied once the lock comes free: wait for its log.
+    const release = await this.meta.lock();
+    release();
+    if (this.replyLsn !== undefined) await this.volume.durable(this.replyLsn);
   }
 
   /** Drops the oldest records past the bounds (always keeping the newest one). */

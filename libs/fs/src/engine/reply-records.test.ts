@@ -146,6 +146,21 @@ describe('reply records in the engine', () => {
     expect(asStrings(await reopen(crashed, clock))).toEqual(expected(1, 2));
   });
 
+  it('repliesDurable() resolves only once the records are on the log, staged or not, with operations racing it', async () => {
+    const { fs, volume, clock } = await makeFs();
+    await fs.create(fs.root, 'a', { how: 'guarded', attrs: {} }, owner);
+    fs.recordReply(rec(1).key, rec(1).reply);
+    await fs.repliesDurable(); // not staged yet: a transaction of its own
+    expect(asStrings(await reopen(volume.crashCopy(), clock))).toEqual(expected(1, 2));
+    // Staged by an operation still in progress when asked.
+    fs.recordReply(rec(2).key, rec(2).reply);
+    const op = fs.create(fs.root, 'b', { how: 'guarded', attrs: {} }, owner);
+    await fs.repliesDurable();
+    expect(asStrings(await reopen(volume.crashCopy(), clock))).toEqual(expected(1, 3));
+    await op;
+    await fs.repliesDurable(); // nothing new: resolves at once
+  });
+
   it('keeps only the newest records within the count and byte bounds, on the volume too', async () => {
     const volume = new MemoryVolume();
     const clock = tickingClock();

@@ -514,6 +514,13 @@ export class MemoryFileSystem implements FileSystem {
     return [...this.replies];
   }
 
+  /** Records are kept at once here. */
+  repliesDurableCalls = 0;
+  repliesDurable(): Promise<void> {
+    this.repliesDurableCalls++;
+    return Promise.resolve();
+  }
+
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {}
