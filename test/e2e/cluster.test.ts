@@ -9,7 +9,9 @@
  * rebalance, (b) drains one, (c) SIGKILLs one, (d) SIGSTOPs one past its lease and resumes it.
  * Pass: no client error, everything acknowledged reads back, fsck clean on every filesystem
  * (offline, after the cluster stops), and each phase's longest client pause is reported
- * (targets: under 1 s for planned moves, under 5 s for a kill).
+ * (targets: under 1 s for planned moves, under 5 s for a kill). Then a CREATE retransmitted
+ * (same xid, new connection) after its filesystem moved to another mover gets the original
+ * reply bytes, where a new call gets EXIST.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pool } from '@ferry/pool';
 import { checkFileSystem, openVolume, verifyVolume } from '@ferry/fs';
+import { AuthFlavor, RpcClient, type Credential } from '@ferry/oncrpc';
 import { Cluster, DIRECTOR_MAIN, type LeaseRow } from '../support/cluster';
 import { Nfs3Client } from '../support/nfs3-client';
 import { runNfsvm } from '../support/nfsvm-run';
@@ -144,6 +147,36 @@ describe('a cluster: one director, three then four movers, four filesystems', ()
       expect(worst, p.name).toBeLessThan(p.target);
     }
   }, 900_000);
+
+  it('a CREATE retransmitted after its filesystem moved to another mover gets the original reply', async () => {
+    const fs3 = filesystems[2]!;
+    const client = await Nfs3Client.mount('127.0.0.1', c.directorPort, fs3.path);
+    const dir = client.root;
+    await client.close();
+    const ROOT: Credential = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'drc', uid: 0, gid: 0, gids: [] } };
+    // CREATE3args: where (dir, name), how GUARDED with an empty sattr3 (six FALSE / DONT_CHANGE).
+    const create = async (xid: number): Promise<Buffer> => {
+      const rpc = await RpcClient.connectTcp('127.0.0.1', c.directorPort, { xidStart: xid, timeoutMs: 60_000 });
+      try {
+        const { reader } = await rpc.call(100003, 3, 8, (w) => {
+          w.opaque(dir).string('drc-probe').uint(1);
+          for (let i = 0; i < 6; i++) w.uint(0);
+        }, ROOT);
+        return Buffer.from(reader.buf.subarray(reader.offset, reader.end));
+      } finally {
+        await rpc.close();
+      }
+    };
+    const first = await create(0x5eed0001);
+    expect(first.readUInt32BE(0)).toBe(0);
+    const owner = (await c.leases()).find((r) => r.fsid === fs3.fsid)!.owner!;
+    const m = (await c.api('GET', '/movers')).items.find((x: { name: string }) => x.name === owner);
+    await c.api('POST', `/movers/${m.id}/drain`);
+    const rows = await c.waitSettled((rs) => rs.find((r) => r.fsid === fs3.fsid)!.owner !== owner, 60_000);
+    const again = await create(0x5eed0001); // same xid and arguments, a new connection
+    expect(again.equals(first), `moved from ${owner} to ${rows.find((r) => r.fsid === fs3.fsid)!.owner}`).toBe(true);
+    expect((await create(0x5eed0002)).readUInt32BE(0)).toBe(17); // a new call: NFS3ERR_EXIST
+  }, 120_000);
 
   it('fsck is clean on every filesystem once the cluster has stopped', async () => {
     await c.director.stop();

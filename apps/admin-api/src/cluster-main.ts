@@ -136,6 +136,7 @@ async function bootstrap(): Promise<void> {
     stops.push(['database pool', () => db.end()]);
 
     const coordinator = new PgPoolCoordinator(cluster.databaseUrl);
+    stops.push(['pool lock connection', () => coordinator.close()]);
     const pool = await openOrCreatePool(cluster.poolDevices, cluster.poolDeviceBytes, coordinator, logger);
     stops.push(['pool', () => pool.close()]);
     const mover = new MoverStorageHost({

@@ -56,6 +56,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
   private db?: Awaited<ReturnType<typeof pgPool>>;
   private events?: EventBus & { onApplicationShutdown?: () => Promise<void> };
   private ownership?: Ownership;
+  private coordinator?: PgPoolCoordinator;
   private reloadTimer?: NodeJS.Timeout;
   /** fsids of every ready filesystem of the cluster (for JUKEBOX vs STALE). */
   private known = new Set<bigint>();
@@ -110,7 +111,9 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
     this.ds = createDataSource({ url: c.databaseUrl, poolSize: 2 });
     await this.waitFor('the database', () => runMigrations(this.ds!));
     this.db = await pgPool(c.databaseUrl, { max: 4, applicationName: `ferry-mover-${c.moverName}` });
-    this.pool = await this.waitFor('the pool', () => Pool.open(c.poolDevices, { coordinator: new PgPoolCoordinator(c.databaseUrl) }));
+    this.coordinator = new PgPoolCoordinator(c.databaseUrl);
+    const coordinator = this.coordinator;
+    this.pool = await this.waitFor('the pool', () => Pool.open(c.poolDevices, { coordinator }));
     // Once before any take-over: the first one of a new process otherwise also pays for the lock
     // connection and the code's first run (a rebalance onto a joining mover took 620 ms to open).
     await this.pool.refresh();
@@ -189,6 +192,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
     await this.rpc?.close();
     await this.storageHost.closeAll();
     await this.pool?.close();
+    await this.coordinator?.close();
     await this.events?.onApplicationShutdown?.().catch(() => undefined);
     await this.db?.end().catch(() => undefined);
     await this.ds?.destroy().catch(() => undefined);

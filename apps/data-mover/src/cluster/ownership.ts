@@ -164,8 +164,10 @@ export class Ownership {
     fence.renewed(sentAt, this.leaseMs);
     const h: Held = { fence, state: 'opening', spaces: [] };
     this.held.set(fsid, h);
+    let refreshMs = 0;
     try {
       await this.owned.refreshPool();
+      refreshMs = Math.round(performance.now() - started);
       await this.owned.open(fsid, (space) => {
         const fenced = new FencedSpace(space, fence);
         h.spaces.push(fenced);
@@ -184,7 +186,7 @@ export class Ownership {
       this.lost(fsid, h);
       return;
     }
-    this.logger.info({ fsid: fsid.toString(), epoch: epoch.toString(), openMs: Math.round(performance.now() - started) }, 'filesystem taken over and served');
+    this.logger.info({ fsid: fsid.toString(), epoch: epoch.toString(), refreshMs, openMs: Math.round(performance.now() - started) }, 'filesystem taken over and served');
     await this.events?.publish(CLUSTER_TOPICS.routesChanged, { fsid: fsid.toString() }).catch(() => undefined);
   }
 

@@ -13,7 +13,7 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDataSource, runMigrations } from '../data-source';
 import { createTestDatabase, type TestDatabase } from '../testing/test-database';
-import { PlacementController, dedicatedConnection } from './controller';
+import { PgPoolCoordinator, PlacementController, dedicatedConnection } from './controller';
 import { LeaseStore, pgPool, type Queryable } from './lease-store';
 import { place, type LeaseView, type MoverView } from './placement';
 
@@ -203,6 +203,30 @@ describe('leases and the controller on PostgreSQL', () => {
     } finally {
       await c1.stop();
       await c2.stop();
+    }
+  });
+
+  it('the pool lock: holders never overlap across processes, and a broken connection is replaced', async () => {
+    const a = new PgPoolCoordinator(db.url);
+    const b = new PgPoolCoordinator(db.url);
+    try {
+      let inside = 0;
+      let most = 0;
+      const work = (c: PgPoolCoordinator) =>
+        c.exclusive(async () => {
+          most = Math.max(most, ++inside);
+          await sleep(5);
+          inside--;
+        });
+      await Promise.all(Array.from({ length: 20 }, (_, i) => work(i % 2 ? a : b)));
+      expect(most).toBe(1);
+      // The server ends both sessions (as a restart of PostgreSQL would).
+      await ds.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ferry-pool-lock' AND datname = current_database()`);
+      expect(await a.exclusive(async () => 2)).toBe(2); // a new connection, taken transparently
+      expect(await b.exclusive(async () => 3)).toBe(3);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });

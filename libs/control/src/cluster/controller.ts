@@ -181,18 +181,59 @@ export const POOL_LOCK_KEY = '7378413944486915948';
 
 /**
  * The PoolCoordinator (libs/pool) of a cluster: a session advisory lock on a connection of its
- * own, so a process that dies mid-allocation frees the lock with its connection.
+ * own, kept open between uses (a take-over should not pay for a new connection), so a process
+ * that dies mid-allocation frees the lock with its connection. One holder at a time inside the
+ * process too (the lock is re-entrant per session, so calls are queued here). A connection that
+ * fails is dropped (its lock goes with it) and the next use opens a new one.
  */
 export class PgPoolCoordinator {
+  private conn?: Promise<DedicatedConnection>;
+  private tail: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly url: string) {}
 
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const conn = await dedicatedConnection(this.url, 'ferry-pool-lock');
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => this.locked(fn));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.tail;
+    const c = this.conn;
+    this.conn = undefined;
+    await (await c?.catch(() => undefined))?.release().catch(() => undefined);
+  }
+
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    let conn: DedicatedConnection | undefined;
+    // Nothing has been done before the lock is held: a connection found broken (the server
+    // restarted, or ended the session) is replaced once, transparently.
+    for (let attempt = 0; conn === undefined; attempt++) {
+      this.conn ??= dedicatedConnection(this.url, 'ferry-pool-lock');
+      try {
+        const c = await this.conn;
+        await c.query(`SELECT pg_advisory_lock($1::bigint)`, [POOL_LOCK_KEY]);
+        conn = c;
+      } catch (err) {
+        await this.drop();
+        if (attempt > 0) throw err;
+      }
+    }
     try {
-      await conn.query(`SELECT pg_advisory_lock($1::bigint)`, [POOL_LOCK_KEY]);
       return await fn();
     } finally {
-      await conn.release().catch(() => undefined);
+      try {
+        await conn.query(`SELECT pg_advisory_unlock($1::bigint)`, [POOL_LOCK_KEY]);
+      } catch {
+        await this.drop(); // closing the session frees the lock
+      }
     }
+  }
+
+  private async drop(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    await (await c?.catch(() => undefined))?.release().catch(() => undefined);
   }
 }
