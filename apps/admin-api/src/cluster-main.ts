@@ -33,6 +33,7 @@ import {
 } from '@ferry/control';
 import { ConfigError, createLogger, exitOnStopSignals, loadMoverConfig, type Logger } from '@ferry/platform';
 import { Pool, PoolError, PoolErrorCode } from '@ferry/pool';
+import { nowTimespec } from '../../data-mover/src/clock';
 import { PinoNestLogger } from '../../data-mover/src/pino-nest-logger';
 import { MoverStorageHost } from '../../data-mover/src/storage-host';
 import { loadClusterConfig } from '../../data-mover/src/cluster/cluster-config';
@@ -141,10 +142,7 @@ async function bootstrap(): Promise<void> {
     stops.push(['pool', () => pool.close()]);
     const mover = new MoverStorageHost({
       logger: logger.child({ component: 'storage' }),
-      clock: () => {
-        const ms = Date.now();
-        return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
-      },
+      clock: nowTimespec,
       random: (n) => randomBytes(n),
     });
     mover.attach(pool);

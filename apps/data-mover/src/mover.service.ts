@@ -11,8 +11,8 @@ import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
 import { NfsService, PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
-import type { Timespec } from '@ferry/fs';
 import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, isInitialized, markInitialized, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
+import { nowTimespec } from './clock';
 import { MoverStorageHost } from './storage-host';
 import { CONFIG, EXPORTS_SOURCE, LOGGER, type ExportsSource } from './tokens';
 
@@ -20,14 +20,6 @@ const PROG_NFS = 100003;
 const PROG_MOUNT = 100005;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
-
-function nowTimespec(): Timespec {
-  const ns = process.hrtime.bigint() - HR_BASE + WALL_BASE_NS;
-  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
-}
-// Wall clock with nanosecond resolution: the wall time at start plus the monotonic time since.
-const WALL_BASE_NS = BigInt(Date.now()) * 1_000_000n;
-const HR_BASE = process.hrtime.bigint();
 
 @Injectable()
 export class MoverService implements OnApplicationBootstrap, BeforeApplicationShutdown {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, createLogger, exitOnStopSignals, loadDirectorConfig, type DirectorConfig } from '@ferry/platform';
 import { DirectorModule } from './app.module';
-import { PinoNestLogger } from './pino-nest-logger';
+import { PinoNestLogger } from '../../data-mover/src/pino-nest-logger';
 import { parseStaticRoutes } from './routes';
 
 async function bootstrap(): Promise<void> {

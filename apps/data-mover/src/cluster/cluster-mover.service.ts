@@ -27,21 +27,14 @@ import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { RpcServer } from '@ferry/oncrpc';
 import { NfsService } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
-import type { Timespec } from '@ferry/fs';
 import type { DataSource } from 'typeorm';
+import { nowTimespec } from '../clock';
 import { MoverStorageHost } from '../storage-host';
 import { CONFIG, LOGGER, type MoverStatus } from '../tokens';
 import type { ClusterMoverConfig } from './cluster-config';
 import { Ownership } from './ownership';
 
 export const CLUSTER_CONFIG = Symbol('CLUSTER_CONFIG');
-
-const WALL_BASE_NS = BigInt(Date.now()) * 1_000_000n;
-const HR_BASE = process.hrtime.bigint();
-function nowTimespec(): Timespec {
-  const ns = process.hrtime.bigint() - HR_BASE + WALL_BASE_NS;
-  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
-}
 
 const EXPORT_RELOAD_MS = 30_000;
 const WAIT_LOG_MS = 10_000;
