@@ -100,12 +100,9 @@ describe('duplicate request cache across a change of owner (one bare mover, rest
       const created = await callOnce(m.nfsPort, createXid, PROC_CREATE, createGuardedArgs(root, 'made-once'));
       expect(created.readUInt32BE(0)).toBe(0);
 
-      // The owner goes away after its last reply; a new one recovers from the pool alone. A bare
-      // mover writes a reply record with the log write that follows its operation's, a few ms
-      // after the reply (FORMAT-engine.md): a kill inside that gap loses the record, so the kill
-      // comes after it. Cluster movers close the gap (they reply only once the record is on the
-      // log: durableReplies, tested across a change of owner in test/e2e/cluster.test.ts).
-      if (how === 'SIGKILL') await new Promise((r) => setTimeout(r, 300));
+      // The owner goes away right after its last reply; a new one recovers from the pool alone.
+      // The reply record is in the operation's own transaction (FORMAT-engine.md), durable
+      // before the reply was sent, so even a kill at once loses nothing.
       if (how === 'SIGKILL') await m.kill9();
       else expect(await m.stop()).toBe(0);
       await m.spawn();

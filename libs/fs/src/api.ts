@@ -194,6 +194,28 @@ export interface ReplyRecord {
 }
 
 /**
+ * The reply record that answers a modifying operation, built from the operation's result (the
+ * value the method resolves to) while its transaction is being staged: the engine writes the
+ * record in that same transaction, so the change and its reply are durable together, and a new
+ * owner that finds the change also finds the reply. Called at most once, synchronously, and only
+ * when the operation succeeds; returns undefined to keep nothing. The record is kept only if the
+ * transaction applies (the method then resolves with the result it was built from).
+ */
+export type ReplyBuilder<R> = (result: R) => ReplyRecord | undefined;
+
+/** What create, mkdir, symlink, mknod and link resolve to: the node and its directory's change. */
+export interface NewNode {
+  attr: Attr;
+  dirWcc: Wcc;
+}
+
+/** What rename resolves to. */
+export interface RenameResult {
+  fromWcc: Wcc;
+  toWcc: Wcc;
+}
+
+/**
  * One mounted filesystem. Methods may be called concurrently; the engine orders them.
  */
 export interface FileSystem {
@@ -204,7 +226,7 @@ export interface FileSystem {
   readonly writeVerifier: Buffer;
 
   getattr(file: FileRef): Promise<Attr>;
-  setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec): Promise<Wcc>;
+  setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec, answer?: ReplyBuilder<Wcc>): Promise<Wcc>;
   lookup(dir: FileRef, name: string): Promise<{ attr: Attr; dirAttr: Attr }>;
   /** `count` is capped by the caller at its rtmax. */
   read(file: FileRef, offset: bigint, count: number): Promise<ReadResult>;
@@ -212,9 +234,9 @@ export interface FileSystem {
   /** Makes every earlier write to the file durable (RFC 1813 §3.3.21; offset/count advisory). */
   commit(file: FileRef, offset: bigint, count: number): Promise<Wcc>;
 
-  create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }>;
-  mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }>;
-  symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode>;
+  mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode>;
+  symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode>;
   mknod(
     dir: FileRef,
     name: string,
@@ -222,12 +244,13 @@ export interface FileSystem {
     rdev: { major: number; minor: number },
     attrs: SetAttrs,
     owner: NewNodeOwner,
-  ): Promise<{ attr: Attr; dirWcc: Wcc }>;
+    answer?: ReplyBuilder<NewNode>,
+  ): Promise<NewNode>;
   readlink(file: FileRef): Promise<{ target: string; attr: Attr }>;
-  remove(dir: FileRef, name: string): Promise<Wcc>;
-  rmdir(dir: FileRef, name: string): Promise<Wcc>;
-  rename(fromDir: FileRef, fromName: string, toDir: FileRef, toName: string): Promise<{ fromWcc: Wcc; toWcc: Wcc }>;
-  link(file: FileRef, dir: FileRef, name: string): Promise<{ attr: Attr; dirWcc: Wcc }>;
+  remove(dir: FileRef, name: string, answer?: ReplyBuilder<Wcc>): Promise<Wcc>;
+  rmdir(dir: FileRef, name: string, answer?: ReplyBuilder<Wcc>): Promise<Wcc>;
+  rename(fromDir: FileRef, fromName: string, toDir: FileRef, toName: string, answer?: ReplyBuilder<RenameResult>): Promise<RenameResult>;
+  link(file: FileRef, dir: FileRef, name: string, answer?: ReplyBuilder<NewNode>): Promise<NewNode>;
   /**
    * Entries after `cookie` (0 = from the start, "." and ".." included) in cookie order,
    * stopping when `accept` returns false for an entry (that entry is not consumed) or at the end.
@@ -242,7 +265,9 @@ export interface FileSystem {
 
   /**
    * Keeps a reply of the protocol layer's duplicate request cache with this filesystem, so a
-   * new owner can answer a retransmit with it. Synchronous and cheap: the record is staged into
+   * new owner can answer a retransmit with it. A reply to a modifying operation goes with the
+   * operation instead (its `answer` argument, `ReplyBuilder`): this is for the rest, and for a
+   * reply that could not be built in time. Synchronous and cheap: the record is staged into
    * the metadata transaction stream and rides in the next metadata transaction (the next
    * operation's, or one of its own a moment later), so it is durable with the log write that
    * follows the operation it answers, never before that operation. Only the newest records are

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FileHandleCodec } from './file-handle';
-import { GETATTR, REMOVE } from './nfs3/procedures';
+import { GETATTR, MKDIR, REMOVE } from './nfs3/procedures';
 import { NfsStat3 } from './nfs3/xdr-types';
 import { NfsService } from './nfs-service';
 import { rawCall, defaultExport, FSID, KEY } from './testing/harness';
@@ -69,13 +69,38 @@ describe('a cluster mover', () => {
 });
 
 describe('durable replies (a cluster mover)', () => {
-  it('waits for the record of a non-idempotent call before replying, only when asked', async () => {
+  const mkdirArgs = (dir: Buffer, name: string) => ({ where: { dir, name }, attributes: {} });
+
+  it('keeps a success reply in the operation itself, byte for byte what was sent, and never waits for it', async () => {
     for (const durableReplies of [false, true]) {
       const fs = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });
       const s = new NfsService({ filesystems: new Map([[FSID, fs]]), exports: [defaultExport()], handleKey: KEY, logger: quiet, durableReplies });
       const root = s.rootHandle(FSID)!;
+      const w = new XdrWriter();
+      MKDIR.encodeArgs(w, mkdirArgs(root, 'd'));
+      const sent = await rawCall(s.programs()[1]!, MKDIR.proc, Buffer.from(w.bytes()));
+      expect(fs.answeredRecords).toBe(1);
+      expect(fs.replies).toHaveLength(1);
+      expect(fs.replies[0]!.reply.equals(sent)).toBe(true);
+      // A failure keeps nothing; an idempotent call never waits.
       expect((await call(s, REMOVE, { object: { dir: root, name: 'nothing' } })).status).toBe(NfsStat3.NFS3ERR_NOENT);
-      await call(s, GETATTR, { object: root }); // idempotent: never waits
+      await call(s, GETATTR, { object: root });
+      expect(fs.replies).toHaveLength(1);
+      expect(fs.repliesDurableCalls).toBe(0);
+    }
+  });
+
+  it('records a reply its operation did not keep after it, and waits for that record only when asked', async () => {
+    for (const durableReplies of [false, true]) {
+      const fs = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });
+      // An engine call that ignores its ReplyBuilder: the service falls back to recordReply.
+      const mkdir = fs.mkdir.bind(fs);
+      fs.mkdir = (dir, name, attrs, owner) => mkdir(dir, name, attrs, owner);
+      const s = new NfsService({ filesystems: new Map([[FSID, fs]]), exports: [defaultExport()], handleKey: KEY, logger: quiet, durableReplies });
+      const root = s.rootHandle(FSID)!;
+      expect((await call(s, MKDIR, mkdirArgs(root, 'd'))).status).toBe(NfsStat3.NFS3_OK);
+      expect(fs.answeredRecords).toBe(0);
+      expect(fs.replies).toHaveLength(1);
       expect(fs.repliesDurableCalls).toBe(durableReplies ? 1 : 0);
     }
   });

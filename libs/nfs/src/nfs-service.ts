@@ -15,18 +15,21 @@
  * - Each served filesystem has a write verifier (RFC 1813 §3.3.7 writeverf3) drawn afresh every
  *   time it is added (restart, change of owner, reopen after fsck): WRITE and COMMIT answer with
  *   it, so a client resends UNSTABLE data that an earlier incarnation may have lost.
- * - The reply of a non-idempotent call that succeeded (NFS3_OK) is handed, as it completes, to
- *   the engine of the filesystem its first handle names (`FileSystem.recordReply`); adding a
- *   filesystem restores the records it kept into the duplicate request cache, so a retransmit
- *   after a change of owner gets the original reply. Failures are not recorded (they changed
- *   nothing, so running them again answers the same), and JUKEBOX answers are not even cached.
+ * - The reply of a non-idempotent call that succeeded (NFS3_OK) is kept with the filesystem its
+ *   first handle names, in the engine transaction that makes the change (the procedure passes
+ *   `ctx.keep(...)` to the engine, a `ReplyBuilder`): the change is never durable without its
+ *   reply. A reply not built that way (none of the procedures today) is handed to
+ *   `FileSystem.recordReply` as it completes. Adding a filesystem restores the records it kept
+ *   into the duplicate request cache, so a retransmit after a change of owner gets the original
+ *   reply. Failures are not recorded (they changed nothing, so running them again answers the
+ *   same), and JUKEBOX answers are not even cached.
  */
 import { randomBytes } from 'node:crypto';
 import { crc32c } from '@node-rs/crc32';
-import { type Attr, type FileRef, type FileSystem, FsError, type Wcc } from '@ferry/fs';
+import { type Attr, type FileRef, type FileSystem, FsError, MAX_REPLY_RECORD_BYTES, type ReplyBuilder, type ReplyRecord, type Wcc } from '@ferry/fs';
 import { AuthFlavor, type ClientAddress, type ProcedureHandler, type RpcCall, type RpcProgram } from '@ferry/oncrpc';
-import type { XdrWriter } from '@ferry/xdr';
-import { type DrcRecord, DuplicateRequestCache, type RunHooks } from './drc';
+import { XdrWriter } from '@ferry/xdr';
+import { type DrcKey, type DrcRecord, DuplicateRequestCache, type RunHooks } from './drc';
 import { decodeDrcKey, encodeDrcKey } from './drc-record';
 import { clientAllowed, type ExportConfig, type ExportEntry, ExportTable, squash, type User } from './exports';
 import { FileHandleCodec } from './file-handle';
@@ -73,10 +76,10 @@ export interface NfsServiceOptions {
    */
   servedElsewhere?: (fsid: bigint) => boolean;
   /**
-   * Send the reply of a non-idempotent call only once its duplicate-cache record is durable
-   * (`FileSystem.repliesDurable`). A cluster mover sets it: a retransmit that reaches the next
-   * owner after a crash or a stop then always finds the original reply. It costs one more log
-   * write in the reply's path (shared by the calls of a group commit).
+   * Send the reply of a non-idempotent call only once its duplicate-cache record is durable. A
+   * cluster mover sets it: a retransmit that reaches the next owner after a crash or a stop then
+   * always finds the original reply. A reply kept with its operation is durable with it already;
+   * one recorded afterwards (`recordReply`) waits for `FileSystem.repliesDurable`.
    */
   durableReplies?: boolean;
 }
@@ -101,7 +104,13 @@ class CallContext implements NfsCallContext {
     readonly stats: NfsStats | undefined,
     private readonly codec: FileHandleCodec,
     readonly writeVerifier: Buffer,
+    private readonly keeper: ((res: unknown) => ReplyRecord | undefined) | undefined,
   ) {}
+
+  keep<E>(toRes: (result: E) => unknown): ReplyBuilder<E> | undefined {
+    const keeper = this.keeper;
+    return keeper && ((e: E) => keeper(toRes(e)));
+  }
 
   handle(file: FileRef): Buffer {
     return this.codec.encode(this.fsid, file);
@@ -141,9 +150,13 @@ function replyStatus(reply: Buffer): number {
 /** "Not executed, try again": never answered from the cache to a replay of the same call. */
 const keepUnlessJukebox = (reply: Buffer): boolean => replyStatus(reply) !== (NfsStat3.NFS3ERR_JUKEBOX as number);
 
-/** Where a non-idempotent call ran: set by execute once the call reached a served filesystem. */
+/** A non-idempotent call: where it ran (set by execute once it reached a served filesystem),
+ * and the reply body its engine operation kept, if it did. */
 interface CallTarget {
+  key: DrcKey;
+  argsChecksum: number;
   fs: FileSystem | undefined;
+  kept: Buffer | undefined;
 }
 
 function credentialOf(call: RpcCall): User | undefined {
@@ -172,6 +185,7 @@ export class NfsService {
   private readonly programList: RpcProgram[];
   private readonly servedElsewhere: ((fsid: bigint) => boolean) | undefined;
   private readonly durableReplies: boolean;
+  private readonly clock: () => number;
   private readonly random: (n: number) => Buffer;
   private readonly verifiers = new Map<bigint, Buffer>();
 
@@ -183,6 +197,7 @@ export class NfsService {
     const maxIoBytes = opts.maxIoBytes ?? DEFAULT_MAX_IO_BYTES;
     if (!(Number.isSafeInteger(maxIoBytes) && maxIoBytes >= 4096)) throw new Error(`maxIoBytes ${maxIoBytes} must be an integer >= 4096`);
     this.limits = { maxIoBytes };
+    this.clock = opts.clock ?? Date.now;
     this.drc = opts.drc ?? new DuplicateRequestCache({ clock: opts.clock });
     this.servedElsewhere = opts.servedElsewhere;
     this.durableReplies = opts.durableReplies ?? false;
@@ -238,17 +253,36 @@ export class NfsService {
     if (records.length > 0) this.logger.info({ fsid: fs.fsid.toString(), records: records.length }, 'duplicate request cache restored from the filesystem');
   }
 
-  /** Keeps a successful non-idempotent reply with the filesystem the call changed. */
-  private persistReply(fs: FileSystem, r: DrcRecord): void {
-    if (replyStatus(r.reply) !== (NfsStat3.NFS3_OK as number)) return;
+  /** Keeps a successful non-idempotent reply with the filesystem the call changed, after the
+   * change (true when it was recorded). */
+  private persistReply(fs: FileSystem, r: DrcRecord): boolean {
+    if (replyStatus(r.reply) !== (NfsStat3.NFS3_OK as number)) return false;
     const key = encodeDrcKey(r);
-    if (key === undefined) return;
+    if (key === undefined) return false;
     try {
       fs.recordReply(key, r.reply);
+      return true;
     } catch (err) {
       // Only an impossible size gets here: the reply stays in memory, just not across owners.
       this.logger.warn({ err, xid: r.xid, proc: r.proc }, 'reply not kept with its filesystem');
+      return false;
     }
+  }
+
+  /**
+   * The record of a successful result of a non-idempotent call, as its engine operation keeps
+   * it (`NfsCallContext.keep`): the reply body as `execute` will encode it. Undefined for a
+   * failure or a record that cannot be kept.
+   */
+  private replyRecordOf<R>(spec: Nfs3Procedure<unknown, R>, target: CallTarget, res: R): ReplyRecord | undefined {
+    const w = new XdrWriter(512);
+    spec.encodeRes(w, res);
+    const body = Buffer.from(w.bytes());
+    if (replyStatus(body) !== (NfsStat3.NFS3_OK as number)) return undefined;
+    const key = encodeDrcKey({ ...target.key, argsChecksum: target.argsChecksum, reply: body, completedAtMs: this.clock() });
+    if (key === undefined || key.length + body.length > MAX_REPLY_RECORD_BYTES) return undefined;
+    target.kept = body;
+    return { key, reply: body };
   }
 
   /** The root handle of a served filesystem (what MNT answers), for tools and tests. */
@@ -376,24 +410,27 @@ export class NfsService {
       if (!spec.nonIdempotent) return this.execute(spec, call, args, reply);
       const argsChecksum = crc32c(call.args.buf.subarray(argsStart, call.args.end));
       const key = { client: call.client.address, xid: call.xid, prog: call.prog, vers: call.vers, proc: call.proc };
-      const target: CallTarget = { fs: undefined };
+      const target: CallTarget = { key, argsChecksum, fs: undefined, kept: undefined };
+      let recorded = false;
       const hooks: RunHooks = {
         keep: keepUnlessJukebox,
         persist: (r) => {
-          if (target.fs !== undefined) this.persistReply(target.fs, r);
+          // Kept with the operation when the engine built exactly what is being sent.
+          if (target.fs === undefined || (target.kept !== undefined && target.kept.equals(r.reply))) return;
+          recorded = this.persistReply(target.fs, r);
         },
       };
       const ran = this.drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply, target), hooks);
       if (!this.durableReplies) return ran.then(() => undefined);
       // The operation itself is durable already; if its record cannot be (the lease ran out
       // meanwhile), the reply still goes: only a later retransmit would miss it.
-      return ran.then((outcome) => (outcome === 'miss' && target.fs !== undefined ? target.fs.repliesDurable().catch(() => undefined) : undefined));
+      return ran.then(() => (recorded && target.fs !== undefined ? target.fs.repliesDurable().catch(() => undefined) : undefined));
     };
   }
 
   /** Runs a call and writes its result (success or failure body) into `reply`. */
   private async execute<A, R>(spec: Nfs3Procedure<A, R>, call: RpcCall, args: A, reply: XdrWriter, target?: CallTarget): Promise<void> {
-    const ctx = this.prepare(spec, call, args);
+    const ctx = this.prepare(spec, call, args, target);
     if (typeof ctx === 'number') {
       spec.encodeRes(reply, spec.fail(ctx, NO_INFO));
       return;
@@ -414,7 +451,7 @@ export class NfsService {
    * filesystem, the export this client may use and the squashed credentials; or the status
    * refusing the call.
    */
-  private prepare<A, R>(spec: Nfs3Procedure<A, R>, call: RpcCall, args: A): CallContext | NfsStat3 {
+  private prepare<A, R>(spec: Nfs3Procedure<A, R>, call: RpcCall, args: A, target?: CallTarget): CallContext | NfsStat3 {
     const fhs = spec.handles(args);
     let fsid = 0n;
     let file: FileRef | undefined;
@@ -437,7 +474,8 @@ export class NfsService {
     const readOnly = exp.config.access === 'ro';
     const user = squash(exp.config, credentialOf(call));
     const verf = this.verifiers.get(fsid) as Buffer; // set with the filesystem
-    return new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec, verf);
+    const keeper = target && ((res: unknown) => this.replyRecordOf(spec as Nfs3Procedure<unknown, R>, target, res as R));
+    return new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec, verf, keeper);
   }
 
   /** The failure result for what a procedure threw (see the class invariants). */

@@ -23,13 +23,16 @@
  *   (`allocated`), points the extents at them with their crc32c, and frees the old ones; it is
  *   dropped if a truncate ran after it chose its runs (`truncSeq`).
  * - Extents of one file never overlap and are at most MAX_EXTENT_BLOCKS long.
- * - Reply records (`recordReply`, key prefix REPLY): `replies` mirrors, oldest first, the newest
- *   records within the bounds (count and bytes); sequence numbers increase by one in record
- *   order. Records with seq < `stagedReplySeq` are in an applied transaction (or in the one being
- *   applied); the rest are staged into the next metadata transaction, whichever operation runs
- *   it, or one of their own on the next turn of the event loop, and made durable without
- *   anyone waiting. Evicted records already applied are deleted in a later transaction
- *   (`replyDels`); so the volume holds at most the bounds plus what awaits its delete.
+ * - Reply records (key prefix REPLY): `replies` mirrors, oldest first, the newest records within
+ *   the bounds (count and bytes); sequence numbers increase in record order (a number taken by a
+ *   transaction that failed to apply is skipped). An operation's own record (its `answer`, a
+ *   ReplyBuilder) is put in the operation's transaction, after every record staged before it,
+ *   and joins `replies` once that transaction applied. Records with seq < `stagedReplySeq` are
+ *   in an applied transaction (or in the one being applied); the rest (`recordReply`) are staged
+ *   into the next metadata transaction, whichever operation runs it, or one of their own on the
+ *   next turn of the event loop, and made durable without anyone waiting. Evicted records
+ *   already applied are deleted in a later transaction (`replyDels`); so the volume holds at
+ *   most the bounds plus what awaits its delete.
  */
 import { createHash } from 'node:crypto';
 import { crc32c } from '@node-rs/crc32';
@@ -41,7 +44,10 @@ import {
   type FileSystem,
   type FsInfo,
   type FsStat,
+  type NewNode,
   type NewNodeOwner,
+  type RenameResult,
+  type ReplyBuilder,
   type ReplyRecord,
   type ReadResult,
   type ReaddirResult,
@@ -419,9 +425,10 @@ export class Engine implements FileSystem {
 
   /**
    * Runs a metadata read-modify-write under the mutex, applies what it staged, and (unless
-   * `durable` is false) resolves only after the log covering it is synced.
+   * `durable` is false) resolves only after the log covering it is synced. `answer` builds the
+   * reply record of the result, written in the same transaction (`ReplyBuilder`).
    */
-  private async mutate<T>(fn: (tx: Staging, now: Timespec) => Promise<T>, durable = true): Promise<T> {
+  private async mutate<T>(fn: (tx: Staging, now: Timespec) => Promise<T>, durable = true, answer?: ReplyBuilder<T>): Promise<T> {
     this.assertOpen();
     const release = await this.meta.lock();
     let lsn: bigint | undefined;
@@ -430,8 +437,9 @@ export class Engine implements FileSystem {
     try {
       const tx = new Staging(this.volume);
       result = await fn(tx, this.now());
-      if (this.stagedReplySeq < this.nextReplySeq || this.replyDels.length > 0) {
-        this.stageReplies(tx);
+      const own = answer === undefined ? undefined : this.buildReply(answer, result);
+      if (own !== undefined || this.stagedReplySeq < this.nextReplySeq || this.replyDels.length > 0) {
+        this.stageReplies(tx, own);
         withReplies = true;
       }
       if (!tx.isEmpty) {
@@ -447,6 +455,7 @@ export class Engine implements FileSystem {
         }
         if (lsn > this.lastLsn) this.lastLsn = lsn;
         if (withReplies) this.replyLsn = lsn;
+        if (own !== undefined) this.keepReply(own);
         for (const f of tx.afterApply) f();
       }
     } finally {
@@ -463,13 +472,28 @@ export class Engine implements FileSystem {
 
   recordReply(key: Buffer, reply: Buffer): void {
     if (this.closed) return;
-    const seq = this.nextReplySeq;
-    const slot = replySlot(seq, encodeReply(key, reply));
-    this.nextReplySeq = seq + 1n;
+    const slot = replySlot(this.nextReplySeq, encodeReply(key, reply));
+    this.nextReplySeq++;
+    this.keepReply(slot);
+    this.scheduleReplies();
+  }
+
+  /** The slot of an operation's own reply (next sequence number, not yet taken), or undefined
+   * when the builder keeps nothing or fails (the operation stands either way). */
+  private buildReply<T>(answer: ReplyBuilder<T>, result: T): ReplySlot | undefined {
+    try {
+      const r = answer(result);
+      return r === undefined ? undefined : replySlot(this.nextReplySeq, encodeReply(r.key, r.reply));
+    } catch (err) {
+      this.log.warn({ err }, 'reply record not built: a retransmit after a change of owner would run again');
+      return undefined;
+    }
+  }
+
+  private keepReply(slot: ReplySlot): void {
     this.replies.push(slot);
     this.replyBytes += REPLY_KEY_BYTES + slot.value.length;
     this.evictReplies();
-    this.scheduleReplies();
   }
 
   replyRecords(): ReplyRecord[] {
@@ -497,19 +521,28 @@ export class Engine implements FileSystem {
     }
   }
 
-  /** Stages pending deletes and the oldest unstaged records (up to REPLY_STAGE_BYTES_MAX). */
-  private stageReplies(tx: Staging): void {
+  /**
+   * Stages pending deletes and the oldest unstaged records (up to REPLY_STAGE_BYTES_MAX), or,
+   * with an operation's own record `own`, every unstaged record and then `own` (its sequence
+   * number is the next one; kept in `replies` once the transaction applied).
+   */
+  private stageReplies(tx: Staging, own?: ReplySlot): void {
     for (const seq of this.replyDels) tx.del(replyKey(seq));
     this.replyDels = [];
     // Unstaged records are the newest: a suffix of `replies`.
     let i = this.replies.length;
     while (i > 0 && this.replies[i - 1]!.seq >= this.stagedReplySeq) i--;
     let bytes = 0;
-    for (; i < this.replies.length && bytes < REPLY_STAGE_BYTES_MAX; i++) {
+    for (; i < this.replies.length && (own !== undefined || bytes < REPLY_STAGE_BYTES_MAX); i++) {
       const r = this.replies[i]!;
       tx.put(replyKey(r.seq), r.value);
       bytes += REPLY_KEY_BYTES + r.value.length;
       this.stagedReplySeq = r.seq + 1n;
+    }
+    if (own !== undefined) {
+      tx.put(replyKey(own.seq), own.value);
+      this.nextReplySeq = own.seq + 1n;
+      this.stagedReplySeq = this.nextReplySeq;
     }
     if (this.stagedReplySeq < this.nextReplySeq) this.scheduleReplies();
   }
@@ -672,8 +705,9 @@ export class Engine implements FileSystem {
     dirRef: FileRef,
     name: string,
     build: (ino: bigint, generation: number, now: Timespec, dir: InodeRecord) => InodeRecord,
-    onExisting?: (existing: InodeRecord, dir: InodeRecord) => { attr: Attr; dirWcc: Wcc } | undefined,
-  ): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    onExisting?: (existing: InodeRecord, dir: InodeRecord) => NewNode | undefined,
+    answer?: ReplyBuilder<NewNode>,
+  ): Promise<NewNode> {
     const nb = nameBytes(name);
     return this.mutate(async (tx, now) => {
       const dir = await this.resolveDir(dirRef, tx);
@@ -699,7 +733,7 @@ export class Engine implements FileSystem {
       dir.ctime = now;
       this.putInode(tx, dir);
       return { attr: this.toAttr(node), dirWcc: { before, after: this.toAttr(dir) } };
-    });
+    }, true, answer);
   }
 
   // ---------------------------------------------------------------- attributes
@@ -708,7 +742,7 @@ export class Engine implements FileSystem {
     return this.visible((await this.cachedRef(file)).attr);
   }
 
-  async setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec): Promise<Wcc> {
+  async setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec, answer?: ReplyBuilder<Wcc>): Promise<Wcc> {
     if (attrs.size === undefined) {
       return this.mutate(async (tx, now) => {
         const r = await this.resolve(file, tx);
@@ -720,7 +754,7 @@ export class Engine implements FileSystem {
         r.ctime = now;
         this.putInode(tx, r);
         return { before, after: this.toAttr(r) };
-      });
+      }, true, answer);
     }
     const size = attrs.size;
     const cur = await this.resolve(file);
@@ -771,7 +805,7 @@ export class Engine implements FileSystem {
         r.ctime = now;
         this.putInode(tx, r);
         return { before, after: this.toAttr(r) };
-      }, false);
+      }, false, answer);
       applied = true;
       lsn = this.lastLsn;
       // Buffered blocks past the new end are gone; the boundary image was written above.
@@ -814,7 +848,7 @@ export class Engine implements FileSystem {
     return { attr: this.visible(r.attr), dirAttr };
   }
 
-  async create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
+  async create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
     let truncateExisting: InodeRecord | undefined;
     const res = await this.makeNode(
       dir,
@@ -848,33 +882,39 @@ export class Engine implements FileSystem {
         }
         return undefined;
       },
+      // An existing file to truncate: the answer goes with the truncation below.
+      answer && ((r) => (truncateExisting ? undefined : answer(r))),
     );
     if (truncateExisting && mode.how === 'unchecked') {
       const ref = { ino: truncateExisting.ino, generation: truncateExisting.generation };
-      await this.setattr(ref, { size: mode.attrs.size });
-      return { attr: await this.getattr(ref), dirWcc: res.dirWcc };
+      const dirWcc = res.dirWcc;
+      const answerTruncated = answer && ((w: Wcc) => (w.after === undefined ? undefined : answer({ attr: w.after, dirWcc })));
+      const wcc = await this.setattr(ref, { size: mode.attrs.size }, undefined, answerTruncated);
+      return { attr: wcc.after ?? (await this.getattr(ref)), dirWcc };
     }
     return res;
   }
 
-  async mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
+  async mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
     const { size: _size, ...rest } = attrs;
-    return this.makeNode(dir, name, (ino, generation, now, parent) => {
+    const build = (ino: bigint, generation: number, now: Timespec, parent: InodeRecord): InodeRecord => {
       const r = this.newInode(ino, generation, FileType.DIR, rest, owner, now, 0o755);
       r.parent = parent.ino;
       return r;
-    });
+    };
+    return this.makeNode(dir, name, build, undefined, answer);
   }
 
-  async symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
+  async symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
     const tb = symlinkTargetBytes(target);
     const { size: _size, ...rest } = attrs;
-    return this.makeNode(dir, name, (ino, generation, now) => {
+    const build = (ino: bigint, generation: number, now: Timespec): InodeRecord => {
       const r = this.newInode(ino, generation, FileType.LNK, rest, owner, now, 0o777);
       r.target = tb;
       r.size = tb.length;
       return r;
-    });
+    };
+    return this.makeNode(dir, name, build, undefined, answer);
   }
 
   async mknod(
@@ -884,19 +924,21 @@ export class Engine implements FileSystem {
     rdev: { major: number; minor: number },
     attrs: SetAttrs,
     owner: NewNodeOwner,
-  ): Promise<{ attr: Attr; dirWcc: Wcc }> {
+    answer?: ReplyBuilder<NewNode>,
+  ): Promise<NewNode> {
     if (type !== FileType.BLK && type !== FileType.CHR && type !== FileType.SOCK && type !== FileType.FIFO) {
       throw new FsError(FsErrorCode.INVAL, `mknod of type ${String(type)}`);
     }
     const { size: _size, ...rest } = attrs;
-    return this.makeNode(dir, name, (ino, generation, now) => {
+    const build = (ino: bigint, generation: number, now: Timespec): InodeRecord => {
       const r = this.newInode(ino, generation, type, rest, owner, now, 0o644);
       if (type === FileType.BLK || type === FileType.CHR) {
         r.rdevMajor = rdev.major >>> 0;
         r.rdevMinor = rdev.minor >>> 0;
       }
       return r;
-    });
+    };
+    return this.makeNode(dir, name, build, undefined, answer);
   }
 
   async readlink(file: FileRef): Promise<{ target: string; attr: Attr }> {
@@ -905,7 +947,7 @@ export class Engine implements FileSystem {
     return { target: (r.target ?? Buffer.alloc(0)).toString('utf8'), attr: this.toAttr(r) };
   }
 
-  async link(fileRef: FileRef, dirRef: FileRef, name: string): Promise<{ attr: Attr; dirWcc: Wcc }> {
+  async link(fileRef: FileRef, dirRef: FileRef, name: string, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
     const nb = nameBytes(name);
     return this.mutate(async (tx, now) => {
       const file = await this.resolve(fileRef, tx);
@@ -927,18 +969,18 @@ export class Engine implements FileSystem {
       this.putInode(tx, file);
       this.putInode(tx, dir);
       return { attr: this.toAttr(file), dirWcc: { before, after: this.toAttr(dir) } };
-    });
+    }, true, answer);
   }
 
-  async remove(dirRef: FileRef, name: string): Promise<Wcc> {
-    return this.unlinkEntry(dirRef, name, false);
+  async remove(dirRef: FileRef, name: string, answer?: ReplyBuilder<Wcc>): Promise<Wcc> {
+    return this.unlinkEntry(dirRef, name, false, answer);
   }
 
-  async rmdir(dirRef: FileRef, name: string): Promise<Wcc> {
-    return this.unlinkEntry(dirRef, name, true);
+  async rmdir(dirRef: FileRef, name: string, answer?: ReplyBuilder<Wcc>): Promise<Wcc> {
+    return this.unlinkEntry(dirRef, name, true, answer);
   }
 
-  private async unlinkEntry(dirRef: FileRef, name: string, wantDir: boolean): Promise<Wcc> {
+  private async unlinkEntry(dirRef: FileRef, name: string, wantDir: boolean, answer: ReplyBuilder<Wcc> | undefined): Promise<Wcc> {
     const nb = nameBytes(name);
     return this.mutate(async (tx, now) => {
       const dir = await this.resolveDir(dirRef, tx);
@@ -959,7 +1001,7 @@ export class Engine implements FileSystem {
       dir.ctime = now;
       this.putInode(tx, dir);
       return { before, after: this.toAttr(dir) };
-    });
+    }, true, answer);
   }
 
   /** One directory entry naming `r` went away: drop a link, or the inode with its last. */
@@ -973,7 +1015,7 @@ export class Engine implements FileSystem {
     this.putInode(tx, r);
   }
 
-  async rename(fromDirRef: FileRef, fromName: string, toDirRef: FileRef, toName: string): Promise<{ fromWcc: Wcc; toWcc: Wcc }> {
+  async rename(fromDirRef: FileRef, fromName: string, toDirRef: FileRef, toName: string, answer?: ReplyBuilder<RenameResult>): Promise<RenameResult> {
     const fromNb = nameBytes(fromName);
     const toNb = nameBytes(toName);
     return this.mutate(async (tx, now) => {
@@ -1048,7 +1090,7 @@ export class Engine implements FileSystem {
         fromWcc: { before: fromBefore, after: this.toAttr(fromDir) },
         toWcc: { before: toBefore, after: this.toAttr(toDir) },
       };
-    });
+    }, true, answer);
   }
 
   async readdir(dirRef: FileRef, cookie: bigint, withAttrs: boolean, accept: (entry: DirEntry) => boolean): Promise<ReaddirResult> {

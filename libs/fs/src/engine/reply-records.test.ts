@@ -6,7 +6,7 @@
 // the value codec is pinned by golden bytes and fuzzed.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FileSystem } from '../api';
+import { FileType, type FileSystem, type ReplyBuilder } from '../api';
 import { checkFileSystem } from '../fsck/check';
 import { formatVolume, openVolume } from '../meta/meta-volume';
 import { CrashSpace, seededBytes, seededRandom } from '../meta/testing/crash-space';
@@ -241,6 +241,138 @@ describe('reply records in the engine', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('a reply kept with its operation (ReplyBuilder)', () => {
+  /** A builder that keeps `key` with a reply naming the result, and remembers what it saw. */
+  function keeping<R>(key: string, seen: R[]): ReplyBuilder<R> {
+    return (r) => {
+      seen.push(r);
+      return { key: Buffer.from(key), reply: Buffer.from(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) };
+    };
+  }
+
+  it('every modifying operation writes its reply in its own transaction: a crash the moment it resolves keeps both', async () => {
+    const { fs, volume, clock } = await makeFs();
+    const f = await fs.create(fs.root, 'f', { how: 'guarded', attrs: {} }, owner);
+    const ref = { ino: f.attr.ino, generation: f.attr.generation };
+    await fs.write(ref, 0n, Buffer.alloc(10_000, 7), 2);
+    const d = await fs.mkdir(fs.root, 'd', {}, owner);
+    const dref = { ino: d.attr.ino, generation: d.attr.generation };
+    await fs.mkdir(fs.root, 'gone', {}, owner);
+    await fs.create(fs.root, 'victim', { how: 'guarded', attrs: {} }, owner);
+    const ops: Array<[string, (answer: ReplyBuilder<unknown>) => Promise<unknown>]> = [
+      ['setattr', (a) => fs.setattr(ref, { mode: 0o600 }, undefined, a)],
+      ['truncate', (a) => fs.setattr(ref, { size: 5000n }, undefined, a)],
+      ['create', (a) => fs.create(fs.root, 'c', { how: 'guarded', attrs: {} }, owner, a)],
+      ['create-unchecked-truncating', (a) => fs.create(fs.root, 'f', { how: 'unchecked', attrs: { size: 100n } }, owner, a)],
+      ['create-exclusive', (a) => fs.create(fs.root, 'x', { how: 'exclusive', verifier: Buffer.alloc(8, 3) }, owner, a)],
+      ['create-exclusive-again', (a) => fs.create(fs.root, 'x', { how: 'exclusive', verifier: Buffer.alloc(8, 3) }, owner, a)],
+      ['mkdir', (a) => fs.mkdir(dref, 'sub', {}, owner, a)],
+      ['symlink', (a) => fs.symlink(fs.root, 'l', 'f', {}, owner, a)],
+      ['mknod', (a) => fs.mknod(fs.root, 'p', FileType.FIFO, { major: 0, minor: 0 }, {}, owner, a)],
+      ['link', (a) => fs.link(ref, dref, 'hard', a)],
+      ['rename', (a) => fs.rename(fs.root, 'c', dref, 'moved', a)],
+      ['rename-over', (a) => fs.rename(fs.root, 'l', fs.root, 'victim', a)],
+      ['remove', (a) => fs.remove(dref, 'moved', a)],
+      ['rmdir', (a) => fs.rmdir(fs.root, 'gone', a)],
+    ];
+    const keys: string[] = [];
+    for (const [name, op] of ops) {
+      const seen: unknown[] = [];
+      const result = await op(keeping(name, seen));
+      // Built once, from exactly the result the operation resolved with.
+      expect(seen).toEqual([result]);
+      keys.push(name);
+      const crashed = await reopen(volume.crashCopy(), clock);
+      expect(crashed.replyRecords().map((r) => r.key.toString())).toEqual(keys);
+      const last = crashed.replyRecords().at(-1)!;
+      expect(JSON.parse(last.reply.toString())).toEqual(JSON.parse(JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))));
+      await crashed.close();
+    }
+    // The truncating UNCHECKED create answers with the size it set.
+    const trunc = fs.replyRecords().find((r) => r.key.toString() === 'create-unchecked-truncating')!;
+    expect(JSON.parse(trunc.reply.toString()).attr.size).toBe('100');
+    expect((await fs.getattr(ref)).size).toBe(100n);
+    await fs.close();
+    expect((await checkFileSystem(volume)).problems).toEqual([]);
+  });
+
+  it('after a crash at any point, a change is on the volume exactly when its reply is, with operations and late records racing', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 1_000_000 }), async (ops, ticks, seed) => {
+        const { fs, volume, clock } = await makeFs();
+        const rnd = seededRandom(seed);
+        const created: number[] = [];
+        let late = 0;
+        const worker = async (w: number): Promise<void> => {
+          for (let i = 0; i < ops; i++) {
+            const n = w * 1000 + i;
+            if (created.length > 0 && rnd() < 0.4) {
+              const victim = created.splice(Math.floor(rnd() * created.length), 1)[0]!;
+              await fs.remove(fs.root, `f${victim}`, () => ({ key: Buffer.from(`r${victim}`), reply: Buffer.alloc(8) }));
+            } else {
+              await fs.create(fs.root, `f${n}`, { how: 'guarded', attrs: {} }, owner, () => ({ key: Buffer.from(`c${n}`), reply: Buffer.alloc(8) }));
+              created.push(n);
+            }
+            // A reply recorded afterwards (the fallback path) now and then.
+            if (rnd() < 0.3) fs.recordReply(Buffer.from(`late${late++}`), Buffer.alloc(4));
+          }
+        };
+        const work = Promise.all([worker(1), worker(2), worker(3)]);
+        for (let t = 0; t < ticks; t++) await turn();
+        const crashed = volume.crashCopy();
+        await work;
+        expect((await checkFileSystem(crashed)).problems).toEqual([]);
+        const fs2 = await reopen(crashed, clock);
+        const kept = new Set(fs2.replyRecords().map((r) => r.key.toString()));
+        const names = new Set<string>();
+        await fs2.readdir(fs2.root, 0n, false, (e) => {
+          names.add(e.name);
+          return true;
+        });
+        for (const w of [1, 2, 3]) {
+          for (let i = 0; i < ops; i++) {
+            const n = w * 1000 + i;
+            // Created and not removed on the volume <=> its create's reply and not its remove's.
+            expect(names.has(`f${n}`)).toBe(kept.has(`c${n}`) && !kept.has(`r${n}`));
+            if (kept.has(`r${n}`)) expect(kept.has(`c${n}`)).toBe(true);
+          }
+        }
+        await fs.close();
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('a builder that keeps nothing or throws leaves the operation standing and keeps no record', async () => {
+    const warnings: unknown[] = [];
+    const logger = { debug: () => undefined, info: () => undefined, warn: (o: object) => void warnings.push(o), error: () => undefined };
+    const { fs, volume, clock } = await makeFs({}, { logger });
+    await fs.mkdir(fs.root, 'a', {}, owner, () => undefined);
+    await fs.mkdir(fs.root, 'b', {}, owner, () => {
+      throw new Error('encoder bug');
+    });
+    await fs.mkdir(fs.root, 'c', {}, owner, () => ({ key: Buffer.alloc(8), reply: Buffer.alloc(MAX_REPLY_RECORD_BYTES) }));
+    expect(warnings).toHaveLength(2);
+    expect(fs.replyRecords()).toEqual([]);
+    const fs2 = await reopen(volume.crashCopy(), clock);
+    expect(fs2.replyRecords()).toEqual([]);
+    expect((await fs2.lookup(fs2.root, 'c')).attr.type).toBe(FileType.DIR);
+  });
+
+  it('a transaction that fails to apply keeps no record of its reply', async () => {
+    const { fs, volume, clock } = await makeFs();
+    const apply = volume.apply.bind(volume);
+    volume.apply = () => Promise.reject(new Error('log device gone'));
+    await expect(fs.mkdir(fs.root, 'a', {}, owner, () => ({ key: Buffer.from('a'), reply: Buffer.alloc(4) }))).rejects.toThrow(/log device gone/);
+    volume.apply = apply;
+    expect(fs.replyRecords()).toEqual([]);
+    await fs.mkdir(fs.root, 'b', {}, owner, () => ({ key: Buffer.from('b'), reply: Buffer.alloc(4) }));
+    expect(fs.replyRecords().map((r) => r.key.toString())).toEqual(['b']);
+    await fs.close();
+    expect((await reopen(volume, clock)).replyRecords().map((r) => r.key.toString())).toEqual(['b']);
   });
 });
 

@@ -6,7 +6,7 @@
  * export and client checks, squashing, read-only refusal, the duplicate request cache, and
  * turning thrown FsError/NfsError into `fail(status, info)` with the wcc/post-op data.
  */
-import type { Attr, FileRef, FileSystem } from '@ferry/fs';
+import type { Attr, FileRef, FileSystem, ReplyBuilder } from '@ferry/fs';
 import type { XdrReader, XdrWriter } from '@ferry/xdr';
 import type { User } from '../exports';
 import { NfsError } from './result';
@@ -42,6 +42,12 @@ export interface NfsCallContext {
   attr(which?: 0 | 1): Promise<Attr>;
   /** Record attributes learned on the way (lookup's dirAttr...) for failure replies. */
   remember(which: 0 | 1, attr: Attr): void;
+  /**
+   * For a non-idempotent call: what to pass as the engine operation's `answer`, so the reply
+   * (`toRes` of the engine's result, which must be exactly what `run` then returns) is written
+   * in the transaction that makes the change. Undefined when the call keeps no reply.
+   */
+  keep<E>(toRes: (result: E) => unknown): ReplyBuilder<E> | undefined;
 }
 
 /** What a failure reply can carry; the service fills what the engine and the call learned. */

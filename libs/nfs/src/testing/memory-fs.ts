@@ -18,6 +18,9 @@ import {
   FsErrorCode,
   type FsInfo,
   type FsStat,
+  type NewNode,
+  type RenameResult,
+  type ReplyBuilder,
   type ReplyRecord,
   type NewNodeOwner,
   type ReaddirResult,
@@ -248,7 +251,7 @@ export class MemoryFileSystem implements FileSystem {
     return this.attrOf(this.node(file));
   }
 
-  async setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec): Promise<Wcc> {
+  async setattr(file: FileRef, attrs: SetAttrs, guardCtime?: Timespec, answer?: ReplyBuilder<Wcc>): Promise<Wcc> {
     this.enter('setattr');
     const n = this.node(file);
     const before = this.wccOf(n);
@@ -256,7 +259,7 @@ export class MemoryFileSystem implements FileSystem {
       throw new FsError(FsErrorCode.NOT_SYNC, undefined, { before, after: this.attrOf(n) });
     }
     this.apply(n, attrs);
-    return { before, after: this.attrOf(n) };
+    return this.answered({ before, after: this.attrOf(n) }, answer);
   }
 
   async lookup(dir: FileRef, name: string): Promise<{ attr: Attr; dirAttr: Attr }> {
@@ -327,8 +330,8 @@ export class MemoryFileSystem implements FileSystem {
     return { attr: this.attrOf(r), dirWcc: { before, after: this.attrOf(d) } };
   }
 
-  async create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
-    return this.make('create', dir, name, (d) => {
+  async create(dir: FileRef, name: string, mode: CreateMode, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
+    const made = await this.make('create', dir, name, (d) => {
       const existing = this.child(d, name);
       if (existing !== undefined) {
         if (mode.how === 'guarded') throw new FsError(FsErrorCode.EXIST, undefined, { before: this.wccOf(d), after: this.attrOf(d) });
@@ -346,22 +349,25 @@ export class MemoryFileSystem implements FileSystem {
       else this.apply(n, { ...attrs, mode: undefined });
       return n;
     });
+    return this.answered(made, answer);
   }
 
-  async mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
-    return this.make('mkdir', dir, name, (d) => {
+  async mkdir(dir: FileRef, name: string, attrs: SetAttrs, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
+    const made = await this.make('mkdir', dir, name, (d) => {
       if (this.child(d, name) !== undefined) throw new FsError(FsErrorCode.EXIST, undefined, { before: this.wccOf(d), after: this.attrOf(d) });
       return this.newNode(FileType.DIR, attrs.mode ?? 0o755, owner, d.ino);
     });
+    return this.answered(made, answer);
   }
 
-  async symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner): Promise<{ attr: Attr; dirWcc: Wcc }> {
-    return this.make('symlink', dir, name, (d) => {
+  async symlink(dir: FileRef, name: string, target: string, attrs: SetAttrs, owner: NewNodeOwner, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
+    const made = await this.make('symlink', dir, name, (d) => {
       if (this.child(d, name) !== undefined) throw new FsError(FsErrorCode.EXIST, undefined, { before: this.wccOf(d), after: this.attrOf(d) });
       const n = this.newNode(FileType.LNK, attrs.mode ?? 0o777, owner, d.ino);
       n.target = target;
       return n;
     });
+    return this.answered(made, answer);
   }
 
   async mknod(
@@ -371,14 +377,16 @@ export class MemoryFileSystem implements FileSystem {
     rdev: { major: number; minor: number },
     attrs: SetAttrs,
     owner: NewNodeOwner,
-  ): Promise<{ attr: Attr; dirWcc: Wcc }> {
-    return this.make('mknod', dir, name, (d) => {
+    answer?: ReplyBuilder<NewNode>,
+  ): Promise<NewNode> {
+    const made = await this.make('mknod', dir, name, (d) => {
       if (this.child(d, name) !== undefined) throw new FsError(FsErrorCode.EXIST, undefined, { before: this.wccOf(d), after: this.attrOf(d) });
       const n = this.newNode(type, attrs.mode ?? 0o644, owner, d.ino);
       n.rdevMajor = rdev.major;
       n.rdevMinor = rdev.minor;
       return n;
     });
+    return this.answered(made, answer);
   }
 
   async readlink(file: FileRef): Promise<{ target: string; attr: Attr }> {
@@ -406,15 +414,15 @@ export class MemoryFileSystem implements FileSystem {
     return { before, after: this.attrOf(d) };
   }
 
-  async remove(dir: FileRef, name: string): Promise<Wcc> {
-    return this.unlinkCommon('remove', dir, name, false);
+  async remove(dir: FileRef, name: string, answer?: ReplyBuilder<Wcc>): Promise<Wcc> {
+    return this.answered(this.unlinkCommon('remove', dir, name, false), answer);
   }
 
-  async rmdir(dir: FileRef, name: string): Promise<Wcc> {
-    return this.unlinkCommon('rmdir', dir, name, true);
+  async rmdir(dir: FileRef, name: string, answer?: ReplyBuilder<Wcc>): Promise<Wcc> {
+    return this.answered(this.unlinkCommon('rmdir', dir, name, true), answer);
   }
 
-  async rename(fromDir: FileRef, fromName: string, toDir: FileRef, toName: string): Promise<{ fromWcc: Wcc; toWcc: Wcc }> {
+  async rename(fromDir: FileRef, fromName: string, toDir: FileRef, toName: string, answer?: ReplyBuilder<RenameResult>): Promise<RenameResult> {
     this.enter('rename');
     const fd = this.dirNode(fromDir);
     const td = this.dirNode(toDir);
@@ -435,7 +443,7 @@ export class MemoryFileSystem implements FileSystem {
     }
     const dst = td.entries.has(toName) ? this.child(td, toName) : undefined;
     if (dst !== undefined) {
-      if (dst.ino === src.ino) return { fromWcc: { before: fb, after: this.attrOf(fd) }, toWcc: { before: tb, after: this.attrOf(td) } };
+      if (dst.ino === src.ino) return this.answered({ fromWcc: { before: fb, after: this.attrOf(fd) }, toWcc: { before: tb, after: this.attrOf(td) } }, answer);
       if (src.type === FileType.DIR && dst.type !== FileType.DIR) fail(FsErrorCode.NOTDIR);
       if (src.type !== FileType.DIR && dst.type === FileType.DIR) fail(FsErrorCode.ISDIR);
       if (dst.type === FileType.DIR && dst.entries.size > 0) fail(FsErrorCode.NOTEMPTY);
@@ -448,12 +456,12 @@ export class MemoryFileSystem implements FileSystem {
     fd.ctime = t;
     this.addEntry(td, toName, src);
     src.ctime = this.now();
-    return { fromWcc: { before: fb, after: this.attrOf(fd) }, toWcc: { before: tb, after: this.attrOf(td) } };
+    return this.answered({ fromWcc: { before: fb, after: this.attrOf(fd) }, toWcc: { before: tb, after: this.attrOf(td) } }, answer);
   }
 
-  async link(file: FileRef, dir: FileRef, name: string): Promise<{ attr: Attr; dirWcc: Wcc }> {
+  async link(file: FileRef, dir: FileRef, name: string, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
     const n = this.node(file);
-    return this.make('link', dir, name, (d) => {
+    const made = await this.make('link', dir, name, (d) => {
       if (n.type === FileType.DIR) throw new FsError(FsErrorCode.PERM);
       if (this.child(d, name) !== undefined) throw new FsError(FsErrorCode.EXIST, undefined, { before: this.wccOf(d), after: this.attrOf(d) });
       n.nlink++;
@@ -464,6 +472,7 @@ export class MemoryFileSystem implements FileSystem {
       d.ctime = t;
       return { existing: n };
     });
+    return this.answered(made, answer);
   }
 
   async readdir(dir: FileRef, cookie: bigint, withAttrs: boolean, accept: (entry: DirEntry) => boolean): Promise<ReaddirResult> {
@@ -508,6 +517,19 @@ export class MemoryFileSystem implements FileSystem {
   recordReply(key: Buffer, reply: Buffer): void {
     this.replies.push({ key: Buffer.from(key), reply: Buffer.from(reply) });
     if (this.replies.length > this.replyRecordsMax) this.replies.shift();
+  }
+
+  /** Replies kept with their operation (`ReplyBuilder`), counted apart from `recordReply`. */
+  answeredRecords = 0;
+
+  private answered<R>(result: R, answer: ReplyBuilder<R> | undefined): R {
+    const r = answer?.(result);
+    if (r !== undefined) {
+      this.answeredRecords++;
+      this.replies.push({ key: Buffer.from(r.key), reply: Buffer.from(r.reply) });
+      if (this.replies.length > this.replyRecordsMax) this.replies.shift();
+    }
+    return result;
   }
 
   replyRecords(): ReplyRecord[] {

@@ -3,7 +3,7 @@
  * stores it with the file so a retransmit finds the file and succeeds; the client then sets the
  * attributes with SETATTR.
  */
-import { type CreateMode, FsError, FsErrorCode } from '@ferry/fs';
+import { type CreateMode, FsError, FsErrorCode, type NewNode } from '@ferry/fs';
 import { XdrError } from '@ferry/xdr';
 import { mayWriteData } from '../../permission';
 import type { Nfs3Procedure } from '../procedure';
@@ -77,7 +77,8 @@ export const CREATE: Nfs3Procedure<CREATE3args, CREATE3res> = {
       }
       if (existing !== undefined && !mayWriteData(ctx.user, existing)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
     }
-    return diropres3Ok(ctx, await ctx.fs.create(ctx.file, a.where.name, mode, owner));
+    const toRes = (r: NewNode): CREATE3res => diropres3Ok(ctx, r);
+    return toRes(await ctx.fs.create(ctx.file, a.where.name, mode, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };

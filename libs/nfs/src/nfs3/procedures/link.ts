@@ -2,7 +2,7 @@
  * RFC 1813 §3.3.15 LINK: write and search permission on the target directory. Hard links to
  * directories are refused with NFS3ERR_INVAL (ISDIR is not among LINK's RFC errors).
  */
-import { FileType } from '@ferry/fs';
+import { FileType, type NewNode } from '@ferry/fs';
 import { mayModifyDir } from '../../permission';
 import { checkNewName, type Nfs3Procedure } from '../procedure';
 import { fail, fattr3, NfsError, ok, readRes, type Res, wccData, writeRes } from '../result';
@@ -58,8 +58,8 @@ export const LINK: Nfs3Procedure<LINK3args, LINK3res> = {
     if (!mayModifyDir(ctx.user, dir)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
     const file = await ctx.attr(0);
     if (file.type === FileType.DIR) throw new NfsError(NfsStat3.NFS3ERR_INVAL, 'hard link to a directory');
-    const r = await ctx.fs.link(ctx.file, dirRef, a.link.name);
-    return ok({ file_attributes: fattr3(r.attr), linkdir_wcc: wccData(r.dirWcc) });
+    const toRes = (r: NewNode): LINK3res => ok({ file_attributes: fattr3(r.attr), linkdir_wcc: wccData(r.dirWcc) });
+    return toRes(await ctx.fs.link(ctx.file, dirRef, a.link.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { file_attributes: info.attr, linkdir_wcc: info.wcc2 }),
 };

@@ -1,4 +1,5 @@
 /** RFC 1813 §3.3.9 MKDIR: a new directory inherits the setgid bit of a setgid parent. */
+import type { NewNode } from '@ferry/fs';
 import type { Nfs3Procedure } from '../procedure';
 import { type Diropargs3, readDiropargs3, readSattr3, type Sattr3, writeDiropargs3, writeSattr3 } from '../xdr-types';
 import { diropres3Fail, diropres3Ok, type Diropres3, prepareCreate, readDiropres3, setAttrsFromSattr3, writeDiropres3 } from './common';
@@ -26,7 +27,8 @@ export const MKDIR: Nfs3Procedure<MKDIR3args, MKDIR3res> = {
     const attrs = setAttrsFromSattr3(a.attributes);
     const { dir, owner } = await prepareCreate(ctx, a.where.name, attrs);
     if ((dir.mode & 0o2000) !== 0 && attrs.mode !== undefined) attrs.mode |= 0o2000;
-    return diropres3Ok(ctx, await ctx.fs.mkdir(ctx.file, a.where.name, attrs, owner));
+    const toRes = (r: NewNode): MKDIR3res => diropres3Ok(ctx, r);
+    return toRes(await ctx.fs.mkdir(ctx.file, a.where.name, attrs, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };

@@ -2,7 +2,7 @@
  * RFC 1813 §3.3.11 MKNOD: FIFOs and sockets for anyone who may create in the directory; device
  * nodes only for root (CAP_MKNOD); other types answer NFS3ERR_BADTYPE.
  */
-import { FileType } from '@ferry/fs';
+import { FileType, type NewNode } from '@ferry/fs';
 import { XdrError } from '@ferry/xdr';
 import type { Nfs3Procedure } from '../procedure';
 import { NfsError } from '../result';
@@ -80,7 +80,8 @@ export const MKNOD: Nfs3Procedure<MKNOD3args, MKNOD3res> = {
     const rdev = 'spec' in what ? { major: what.spec.specdata1, minor: what.spec.specdata2 } : { major: 0, minor: 0 };
     if ('spec' in what && ctx.user.uid !== 0) throw new NfsError(NfsStat3.NFS3ERR_PERM, 'device nodes need root');
     const type = what.type as number as FileType.BLK | FileType.CHR | FileType.SOCK | FileType.FIFO;
-    return diropres3Ok(ctx, await ctx.fs.mknod(ctx.file, a.where.name, type, rdev, attrs, owner));
+    const toRes = (r: NewNode): MKNOD3res => diropres3Ok(ctx, r);
+    return toRes(await ctx.fs.mknod(ctx.file, a.where.name, type, rdev, attrs, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };

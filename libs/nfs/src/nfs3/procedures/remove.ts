@@ -2,7 +2,7 @@
  * RFC 1813 §3.3.12 REMOVE and (with `rmdir`) §3.3.13 RMDIR: write and search permission on the
  * directory, and in a sticky directory only root, the directory's owner or the entry's owner.
  */
-import { FileType } from '@ferry/fs';
+import { FileType, type Wcc } from '@ferry/fs';
 import { mayModifyDir, stickyAllows } from '../../permission';
 import type { XdrReader, XdrWriter } from '@ferry/xdr';
 import { checkOldName, type Nfs3Procedure, type NfsCallContext } from '../procedure';
@@ -55,7 +55,8 @@ export const REMOVE: Nfs3Procedure<REMOVE3args, REMOVE3res> = {
   handles: (a) => [a.object.dir],
   async run(ctx, a) {
     await checkRemove(ctx, a.object.name);
-    return ok({ dir_wcc: wccData(await ctx.fs.remove(ctx.file, a.object.name)) });
+    const toRes = (w: Wcc): REMOVE3res => ok({ dir_wcc: wccData(w) });
+    return toRes(await ctx.fs.remove(ctx.file, a.object.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { dir_wcc: info.wcc }),
 };

@@ -3,7 +3,7 @@
  * apply to the moved entry and to an entry it replaces; moving a directory to another parent
  * also needs write permission on it (its ".." changes), as Linux requires.
  */
-import { FileType, FsError, FsErrorCode } from '@ferry/fs';
+import { FileType, FsError, FsErrorCode, type RenameResult } from '@ferry/fs';
 import { MAY_WRITE, mayAccess, mayModifyDir, stickyAllows } from '../../permission';
 import { checkName, checkOldName, type Nfs3Procedure } from '../procedure';
 import { fail, NfsError, ok, readRes, type Res, wccData, writeRes } from '../result';
@@ -67,8 +67,8 @@ export const RENAME: Nfs3Procedure<RENAME3args, RENAME3res> = {
         throw new NfsError(NfsStat3.NFS3ERR_PERM, 'sticky directory');
       }
     }
-    const r = await ctx.fs.rename(ctx.file, a.from.name, toFile, a.to.name);
-    return ok({ fromdir_wcc: wccData(r.fromWcc), todir_wcc: wccData(r.toWcc) });
+    const toRes = (r: RenameResult): RENAME3res => ok({ fromdir_wcc: wccData(r.fromWcc), todir_wcc: wccData(r.toWcc) });
+    return toRes(await ctx.fs.rename(ctx.file, a.from.name, toFile, a.to.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { fromdir_wcc: info.wcc, todir_wcc: info.wcc2 }),
 };

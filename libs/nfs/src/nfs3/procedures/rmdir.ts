@@ -1,4 +1,5 @@
 /** RFC 1813 §3.3.13 RMDIR: the same checks as REMOVE (remove.ts). */
+import type { Wcc } from '@ferry/fs';
 import type { Nfs3Procedure } from '../procedure';
 import { fail, ok, wccData } from '../result';
 import { readDiropargs3, writeDiropargs3 } from '../xdr-types';
@@ -19,7 +20,8 @@ export const RMDIR: Nfs3Procedure<RMDIR3args, RMDIR3res> = {
   handles: (a) => [a.object.dir],
   async run(ctx, a) {
     await checkRemove(ctx, a.object.name);
-    return ok({ dir_wcc: wccData(await ctx.fs.rmdir(ctx.file, a.object.name)) });
+    const toRes = (w: Wcc): RMDIR3res => ok({ dir_wcc: wccData(w) });
+    return toRes(await ctx.fs.rmdir(ctx.file, a.object.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { dir_wcc: info.wcc }),
 };

@@ -5,7 +5,7 @@
  * the server's clock also needs only write permission (utime(NULL)); truncation needs write
  * permission with knfsd's owner override.
  */
-import { FileType, type Timespec } from '@ferry/fs';
+import { FileType, type Timespec, type Wcc } from '@ferry/fs';
 import { inGroup, mayAccess, MAY_WRITE, mayWriteData } from '../../permission';
 import type { Nfs3Procedure } from '../procedure';
 import { fail, NfsError, ok, readRes, type Res, wccData, writeRes } from '../result';
@@ -88,8 +88,8 @@ export const SETATTR: Nfs3Procedure<SETATTR3args, SETATTR3res> = {
       if (!mayAccess(user, attr, MAY_WRITE)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
     }
     const guard: Timespec | undefined = a.guard === undefined ? undefined : { sec: a.guard.seconds, nsec: a.guard.nseconds };
-    const wcc = await ctx.fs.setattr(ctx.file, set, guard);
-    return ok({ obj_wcc: wccData(wcc) });
+    const toRes = (w: Wcc): SETATTR3res => ok({ obj_wcc: wccData(w) });
+    return toRes(await ctx.fs.setattr(ctx.file, set, guard, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { obj_wcc: info.wcc }),
 };

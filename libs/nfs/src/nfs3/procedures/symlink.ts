@@ -1,4 +1,5 @@
 /** RFC 1813 §3.3.10 SYMLINK: the target is stored as given (never interpreted by the server). */
+import type { NewNode } from '@ferry/fs';
 import type { Nfs3Procedure } from '../procedure';
 import { NfsError } from '../result';
 import {
@@ -43,7 +44,8 @@ export const SYMLINK: Nfs3Procedure<SYMLINK3args, SYMLINK3res> = {
     const { owner } = await prepareCreate(ctx, a.where.name, attrs);
     // symlink(2) refuses an empty target with ENOENT, as knfsd answers.
     if (a.symlink.symlink_data.length === 0) throw new NfsError(NfsStat3.NFS3ERR_NOENT, 'empty symlink target');
-    return diropres3Ok(ctx, await ctx.fs.symlink(ctx.file, a.where.name, a.symlink.symlink_data, attrs, owner));
+    const toRes = (r: NewNode): SYMLINK3res => diropres3Ok(ctx, r);
+    return toRes(await ctx.fs.symlink(ctx.file, a.where.name, a.symlink.symlink_data, attrs, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };
