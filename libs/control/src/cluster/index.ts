@@ -11,3 +11,18 @@ export {
   type DedicatedConnection,
   type PlacementControllerOptions,
 } from './controller';
+export {
+  MAINTENANCE_TOPICS,
+  MaintenanceClient,
+  MaintenanceServer,
+  servingOwner,
+  type LeaseOwner,
+  type MaintenanceCancel,
+  type MaintenanceClientOptions,
+  type MaintenanceKind,
+  type MaintenanceLogger,
+  type MaintenanceRequest,
+  type MaintenanceServerOptions,
+  type MaintenanceUpdate,
+  type MaintenanceWork,
+} from './maintenance';
