@@ -5,9 +5,11 @@
 # "RESTART-NOW", restarts the server, then writes the marker file the script waits for.
 #
 # Arguments: $1 = seed file path in the guest (random data, 16 MiB), $2 = its md5,
-#            $3 = number of seed copies in the big file.
+#            $3 = number of seed copies in the big file,
+#            $4 = entries of the big directory (default 20000; a multiple of 400).
 set -u
-SEED=$1; SEED_MD5=$2; COPIES=$3
+SEED=$1; SEED_MD5=$2; COPIES=$3; ENTRIES=${4:-20000}
+PART=$((ENTRIES / 4)); ADDED=$((ENTRIES / 10))
 cd "$MNT" || exit 1
 W=$MNT/work.$$
 mkdir "$W" || { echo "FAIL mkdir workdir"; exit 1; }
@@ -107,24 +109,24 @@ ok "mkfifo mknod"
 df -k "$MNT" | tail -1 | awk '{ if ($2 <= 0) exit 1 }' || fail "df: $(df -k "$MNT")"
 ok "df $(df -k "$MNT" | tail -1)"
 
-# 11. a directory of 20,000 entries, listed completely while files are being added.
+# 11. a directory of ENTRIES (20,000) entries, listed completely while files are being added.
 mkdir big20k; cd big20k
 # Four creators in parallel (the client keeps several calls in flight; the server batches syncs).
 for part in 0 1 2 3; do
-  ( i=$((part*5000)); end=$((i+5000)); while [ $i -lt $end ]; do : > "f$i"; i=$((i+1)); done ) &
+  ( i=$((part*PART)); end=$((i+PART)); while [ $i -lt $end ]; do : > "f$i"; i=$((i+1)); done ) &
 done
 wait
-( j=0; while [ $j -lt 2000 ]; do : > "new$j"; j=$((j+1)); done ) &
+( j=0; while [ $j -lt $ADDED ]; do : > "new$j"; j=$((j+1)); done ) &
 adder=$!
 ls -1a > /tmp/listing
 wait $adder
 n=$(grep -c '^f[0-9]*$' /tmp/listing)
-[ "$n" = 20000 ] || fail "listing while adding: $n of 20000 original entries"
+[ "$n" = "$ENTRIES" ] || fail "listing while adding: $n of $ENTRIES original entries"
 dups=$(sort /tmp/listing | uniq -d | wc -l)
 [ "$dups" = 0 ] || fail "listing has $dups duplicate names"
-[ "$(ls -1a | grep -c .)" = 22002 ] || fail "final listing count $(ls -1a | grep -c .)"
+[ "$(ls -1a | grep -c .)" = $((ENTRIES + ADDED + 2)) ] || fail "final listing count $(ls -1a | grep -c .)"
 cd ..
-ok "20000-entry directory listed while growing"
+ok "$ENTRIES-entry directory listed while growing"
 
 # 12. server restart under a live mount: keep handles (cwd, open file), nothing committed lost.
 echo before-restart > keep
@@ -143,7 +145,7 @@ exec 3<&-
 ok "server restart under live mount"
 cd "$W/big20k"
 for part in 0 1 2 3; do
-  ( i=$((part*5000)); end=$((i+5000))
+  ( i=$((part*PART)); end=$((i+PART))
     while [ $i -lt $end ]; do
       list=""; j=0; while [ $j -lt 100 ]; do list="$list f$((i+j))"; j=$((j+1)); done
       rm -f $list; i=$((i+100))
