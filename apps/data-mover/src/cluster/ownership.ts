@@ -125,11 +125,18 @@ export class Ownership {
 
   async tick(): Promise<void> {
     const sentAt = performance.now();
-    const t = await this.store.tick(this.moverId);
+    // Only the leases this process acquired (a predecessor under the same name holds none of
+    // ours), and only those are judged: one acquired while this tick ran is renewed by the next.
+    const asked = [...this.held].map(([fsid, h]) => ({ fsid, epoch: h.fence.epoch, h }));
+    const t = await this.store.tick(
+      this.moverId,
+      asked.map(({ fsid, epoch }) => ({ fsid, epoch })),
+    );
     this.moverState = t.moverState;
     const renewed = new Map(t.held.map((h) => [h.fsid, h.epoch]));
-    for (const [fsid, h] of this.held) {
-      if (renewed.get(fsid) === h.fence.epoch) h.fence.renewed(sentAt, this.leaseMs);
+    for (const { fsid, epoch, h } of asked) {
+      if (this.held.get(fsid) !== h) continue; // given up or lost meanwhile
+      if (renewed.get(fsid) === epoch) h.fence.renewed(sentAt, this.leaseMs);
       else this.lost(fsid, h);
     }
     const assigned = new Map(t.assigned.map((a) => [a.fsid, a]));

@@ -126,6 +126,33 @@ describe('leases and the controller on PostgreSQL', () => {
   const assign = (id: bigint, mover: string | null) => ds.query(`UPDATE fs_leases SET assigned_mover_id = $2 WHERE fsid = $1`, [id.toString(), mover]);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+  it('a mover restarted under its name renews only the leases it acquired, so its predecessor\'s run out and it takes them again', async () => {
+    const store = new LeaseStore(ds, { leaseMs: 300, graceMs: 100 });
+    const a = await store.registerMover({ name: 'a', address: '127.0.0.1', nfsPort: 1, httpPort: 2 });
+    const id = await filesystem();
+    const other = await filesystem();
+    await ds.query(`INSERT INTO fs_leases (filesystem_id, fsid) SELECT id, fsid FROM filesystems`);
+    await assign(id, a);
+    await assign(other, a);
+    const e1 = (await store.acquire(a, id))!;
+    const o1 = (await store.acquire(a, other))!;
+    expect(await store.setServing(a, id, e1, true)).toBe(true);
+    // The process dies; the next one registers under the same name: same id, holding nothing.
+    expect(await store.registerMover({ name: 'a', address: '127.0.0.1', nfsPort: 1, httpPort: 2 })).toBe(a);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 450) {
+      const t = await store.tick(a, []);
+      expect(t.held).toEqual([]); // the predecessor's leases are not renewed
+      await sleep(50);
+    }
+    const t = await store.tick(a, [{ fsid: other, epoch: o1 }]); // (a lease of its own would be)
+    expect(t.held).toEqual([{ fsid: other, epoch: o1 }]);
+    expect(t.assigned.find((x) => x.fsid === id)).toMatchObject({ ownerMoverId: a, takeable: true });
+    expect(await store.acquire(a, id)).toBe(e1 + 1n);
+    // Naming a lease with an old epoch renews nothing.
+    expect((await store.tick(a, [{ fsid: id, epoch: e1 }])).held).toEqual([]);
+  });
+
   it('acquire, renew, lose, release: the rules of the lease', async () => {
     const store = new LeaseStore(ds, { leaseMs: 300, graceMs: 100 });
     const a = await store.registerMover({ name: 'a', address: '127.0.0.1', nfsPort: 1, httpPort: 2 });

@@ -8,6 +8,9 @@
  *   before the database's `expires_at`, and the grace covers a device write issued just before it.
  * - renew: every lease the mover holds, whether or not it expired; a holder that finds its epoch
  *   changed (someone acquired in between) has lost the filesystem and must drop it unwritten.
+ *   A mover process names the leases (fsid and epoch) it acquired itself: a process restarted
+ *   under the same name (same mover id) must not keep its dead predecessor's leases alive, or
+ *   nobody could ever take them (they would never expire) while nobody serves them.
  * - release (a planned move): only the holder of that epoch; the lease is free at once, so the
  *   next owner does not wait out a deadline.
  * - serving: only the holder of that epoch; directors route to serving, unexpired leases only.
@@ -82,17 +85,21 @@ export class LeaseStore {
   }
 
   /**
-   * One heartbeat: the mover's last_heartbeat, every lease it holds renewed to now() + leaseMs,
-   * and its assignments. The caller starts its deadline clock before calling.
+   * One heartbeat: the mover's last_heartbeat, the leases it holds renewed to now() + leaseMs,
+   * and its assignments. The caller starts its deadline clock before calling. `mine` lists the
+   * leases this process acquired (fsid and epoch): only those are renewed, and `held` reports
+   * those still ours. Without it, every lease of the mover id is renewed (tests, tools).
    */
-  async tick(moverId: string): Promise<TickResult> {
+  async tick(moverId: string, mine?: HeldLease[]): Promise<TickResult> {
     const [beat] = await this.db.query(
       `WITH hb AS (UPDATE movers SET last_heartbeat = now() WHERE id = $1 RETURNING state),
             r AS (UPDATE fs_leases SET expires_at = now() + $2 * interval '1 millisecond'
-                  WHERE owner_mover_id = $1 RETURNING fsid, epoch)
+                  WHERE owner_mover_id = $1
+                    AND ($3::boolean OR (fsid, epoch) IN (SELECT * FROM unnest($4::bigint[], $5::bigint[])))
+                  RETURNING fsid, epoch)
        SELECT (SELECT state FROM hb) AS mover_state,
               (SELECT json_agg(json_build_object('fsid', fsid::text, 'epoch', epoch::text)) FROM r) AS held`,
-      [moverId, this.leaseMs],
+      [moverId, this.leaseMs, mine === undefined, (mine ?? []).map((h) => h.fsid.toString()), (mine ?? []).map((h) => h.epoch.toString())],
     );
     const moverState: string | undefined = beat.mover_state ?? undefined;
     const held: HeldLease[] = ((beat.held ?? []) as Array<{ fsid: string; epoch: string }>).map((r) => ({ fsid: BigInt(r.fsid), epoch: BigInt(r.epoch) }));
