@@ -19,6 +19,7 @@ import {
   BullJobQueue,
   InProcessEventBus,
   InProcessJobQueue,
+  MaintenanceClient,
   PgPoolCoordinator,
   PlacementController,
   RedisEventBus,
@@ -27,6 +28,7 @@ import {
   dedicatedConnection,
   pgPool,
   runMigrations,
+  servingOwner,
   type EventBus,
   type JobLogger,
   type JobQueue,
@@ -147,15 +149,16 @@ async function bootstrap(): Promise<void> {
     });
     mover.attach(pool);
     stops.push(['filesystems', () => mover.closeAll()]);
-    const host = new ClusterStorageHost({ host: mover, pool, db });
-
     let events: EventBus;
     let redis: IORedis | undefined;
+    let maintenance: MaintenanceClient | undefined;
     if (cluster.redisUrl) {
       const bus = new RedisEventBus({ redisUrl: cluster.redisUrl });
       await bus.onModuleInit();
       stops.push(['event bus', () => bus.onApplicationShutdown()]);
       events = bus;
+      // Scrub and fsck run on the filesystem's owner, asked over the bus (docs/cluster.md).
+      maintenance = new MaintenanceClient({ events: bus, owner: (fsid) => servingOwner(db, fsid), ownerWaitMs: cluster.maintenanceWaitMs });
       const r = new IORedis(cluster.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
       await r.connect();
       redis = r;
@@ -163,6 +166,7 @@ async function bootstrap(): Promise<void> {
     } else {
       events = new InProcessEventBus((topic, err) => logger.error({ err, topic }, 'event handler failed'));
     }
+    const host = new ClusterStorageHost({ host: mover, pool, db, maintenance });
     const jobLog: JobLogger = { warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) };
     const store = new TypeOrmJobStore(ds);
     const jobs: JobQueue = cluster.redisUrl

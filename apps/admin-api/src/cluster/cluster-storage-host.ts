@@ -8,10 +8,14 @@
  *   change (a `filesystems.changed` event or its periodic reload), and every later owner opens
  *   with it.
  * - usage: not known here (the API shows none).
- * - scrub and fsck: refused with 503 for now (they run in the embedded start).
- * - adding a device: refused with 503 (every mover would have to reopen the pool).
+ * - scrub and fsck: asked of the owner over the event bus (MaintenanceClient, libs/control/src/
+ *   cluster/maintenance.ts), which runs them on its open filesystem and reports progress and the
+ *   outcome; bounded waits for an owner and for its word, so a job never hangs on a dead one.
+ *   Without Redis there is no way to ask: 503.
+ * - adding a device: refused with 503 (every mover, and the admin-api, would have to reopen the
+ *   pool and agree on its new layout under the pool lock; not built yet).
  */
-import { ControlError, ControlErrorCode, type ExportRecord, type FsckReport, type FsUsage, type PoolInfo, type Progress, type Queryable, type ScrubReport, type StorageHost } from '@ferry/control';
+import { ControlError, ControlErrorCode, type ExportRecord, type MaintenanceClient, type FsckReport, type FsUsage, type PoolInfo, type Progress, type Queryable, type ScrubReport, type StorageHost } from '@ferry/control';
 import type { Pool } from '@ferry/pool';
 import type { MoverStorageHost } from '../../../data-mover/src/storage-host';
 
@@ -21,6 +25,8 @@ export interface ClusterStorageHostOptions {
   db: Queryable;
   /** How long delete waits for the owner to let the filesystem go (default 60 s). */
   releaseTimeoutMs?: number;
+  /** Asks owners for scrub and fsck (needs the Redis event bus; without it both answer 503). */
+  maintenance?: MaintenanceClient;
 }
 
 export class ClusterStorageHost implements StorageHost {
@@ -66,12 +72,21 @@ export class ClusterStorageHost implements StorageHost {
     return undefined;
   }
 
-  scrub(): Promise<ScrubReport> {
-    return Promise.reject(new ControlError(ControlErrorCode.Unavailable, 'scrub of a cluster filesystem is not available yet'));
+  async scrub(fsid: bigint, progress: Progress, signal: AbortSignal): Promise<ScrubReport> {
+    const report = (await this.requireMaintenance('scrub').run('scrub', fsid, progress, signal)) as ScrubReport | null;
+    if (!report || typeof report.blocksChecked !== 'number' || !Array.isArray(report.damaged)) throw new ControlError(ControlErrorCode.Unavailable, `scrub of filesystem ${fsid}: the owner sent no report`);
+    return report;
   }
 
-  fsck(): Promise<FsckReport> {
-    return Promise.reject(new ControlError(ControlErrorCode.Unavailable, 'fsck of a cluster filesystem is not available yet'));
+  async fsck(fsid: bigint, progress: Progress, signal: AbortSignal): Promise<FsckReport> {
+    const report = (await this.requireMaintenance('fsck').run('fsck', fsid, progress, signal)) as FsckReport | null;
+    if (!report || typeof report.clean !== 'boolean' || !Array.isArray(report.problems)) throw new ControlError(ControlErrorCode.Unavailable, `fsck of filesystem ${fsid}: the owner sent no report`);
+    return report;
+  }
+
+  private requireMaintenance(kind: string): MaintenanceClient {
+    if (!this.opts.maintenance) throw new ControlError(ControlErrorCode.Unavailable, `${kind} of a cluster filesystem runs on its owner and needs REDIS_URL (the event bus) to ask it`);
+    return this.opts.maintenance;
   }
 
   setExports(_exports: ExportRecord[]): void {

@@ -21,6 +21,8 @@ export interface ClusterConfig {
   poolDeviceBytes: number;
   /** Lease duration (database clock); a mover renews every quarter of it. */
   leaseMs: number;
+  /** How long the admin-api's scrub or fsck waits for a filesystem's owner (FERRY_MAINTENANCE_WAIT_MS). */
+  maintenanceWaitMs: number;
 }
 
 export interface ClusterMoverConfig extends ClusterConfig {
@@ -60,6 +62,9 @@ export function loadClusterConfig(env: Env = process.env): ClusterConfig {
   const leaseRaw = env.FERRY_LEASE_MS ?? '3000';
   const leaseMs = Number(leaseRaw);
   if (!/^\d+$/.test(leaseRaw) || leaseMs < 500 || leaseMs > 600_000) throw new ConfigError(`FERRY_LEASE_MS=${leaseRaw}: milliseconds between 500 and 600000`);
+  const waitRaw = env.FERRY_MAINTENANCE_WAIT_MS ?? '30000';
+  const maintenanceWaitMs = Number(waitRaw);
+  if (!/^\d+$/.test(waitRaw) || maintenanceWaitMs > 600_000) throw new ConfigError(`FERRY_MAINTENANCE_WAIT_MS=${waitRaw}: milliseconds between 0 and 600000`);
   let poolDeviceBytes = 8 * 1024 ** 3;
   if (env.FERRY_POOL_SIZE) {
     try {
@@ -75,6 +80,7 @@ export function loadClusterConfig(env: Env = process.env): ClusterConfig {
     handleKeyFile: keyFile,
     poolDeviceBytes,
     leaseMs,
+    maintenanceWaitMs,
   };
 }
 

@@ -13,8 +13,11 @@ import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationB
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import {
+  ControlError,
+  ControlErrorCode,
   EVENT_TOPICS,
   LeaseStore,
+  MaintenanceServer,
   PgPoolCoordinator,
   RedisEventBus,
   createDataSource,
@@ -49,6 +52,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
   private db?: Awaited<ReturnType<typeof pgPool>>;
   private events?: EventBus & { onApplicationShutdown?: () => Promise<void> };
   private ownership?: Ownership;
+  private maintenance?: MaintenanceServer;
   private coordinator?: PgPoolCoordinator;
   private reloadTimer?: NodeJS.Timeout;
   /** fsids of every ready filesystem of the cluster (for JUKEBOX vs STALE). */
@@ -171,6 +175,34 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
       this.events,
     );
     this.ownership.start();
+    if (this.events) {
+      // Scrub and fsck asked by the admin-api's jobs, for the filesystems served here
+      // (libs/control/src/cluster/maintenance.ts, docs/cluster.md "Scrub and fsck").
+      const ownership = this.ownership;
+      this.maintenance = new MaintenanceServer({
+        events: this.events,
+        moverId,
+        work: {
+          owns: (fsid, epoch) => ownership.servingEpoch(fsid) === epoch,
+          scrub: async (fsid, progress, signal) => {
+            const epoch = ownership.servingEpoch(fsid);
+            try {
+              return await this.storageHost.scrub(fsid, progress, signal);
+            } catch (err) {
+              // The engine says only "cancelled" when a hand-over or a lost lease cut it short.
+              if (ownership.servingEpoch(fsid) === epoch) throw err;
+              throw new ControlError(ControlErrorCode.Unavailable, `filesystem ${fsid} stopped being served here during the scrub (moving to another mover, lease lost, or this mover stopping): ${String(err instanceof Error ? err.message : err)}`);
+            }
+          },
+          // Offline on this mover: out of the NFS service (calls get JUKEBOX, the director holds
+          // them), flushed and closed, checked, reopened and served again, all under the lease
+          // this mover keeps renewing (its space stays fenced by it throughout).
+          fsck: (fsid, progress, signal) => this.storageHost.fsck(fsid, progress, signal),
+        },
+        logger: this.logger.child({ component: 'maintenance' }),
+      });
+      this.maintenance.start();
+    }
     this.ready = true;
     this.logger.info({ mover: c.moverName, id: moverId, address: c.advertiseAddress, leaseMs: c.leaseMs }, 'cluster mover ready');
   }
@@ -181,6 +213,8 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
     this.ready = false;
     await this.starting;
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    // A running scrub or fsck is cut short (its job fails, saying so) rather than hold up the hand-over.
+    await this.maintenance?.stop();
     await this.ownership?.stop();
     await this.rpc?.close();
     await this.storageHost.closeAll();

@@ -73,6 +73,12 @@ export class Ownership {
     return this.held.get(fsid)?.state === 'serving';
   }
 
+  /** The epoch of the lease under which this mover serves `fsid` right now, if it does. */
+  servingEpoch(fsid: bigint): bigint | undefined {
+    const h = this.held.get(fsid);
+    return h?.state === 'serving' && !h.fence.isLost ? h.fence.epoch : undefined;
+  }
+
   start(): void {
     this.events?.subscribe(CLUSTER_TOPICS.leasesAssigned, () => this.poke());
     this.events?.subscribe(CLUSTER_TOPICS.leasesReleased, () => this.poke());
