@@ -245,7 +245,7 @@ export interface MaintenanceServerOptions {
   progressEveryMs?: number;
 }
 
-/** The mover's side: runs the requests addressed to it, one per filesystem at a time. */
+/** The mover's side: runs the requests addressed to it, one per filesystem at a time (the newest). */
 export class MaintenanceServer {
   private readonly running = new Map<string, { fsid: string; ac: AbortController; done: Promise<void> }>();
   private stopped = false;
@@ -288,24 +288,28 @@ export class MaintenanceServer {
       this.send({ requestId, state: 'rejected', message: `does not serve filesystem ${req.fsid} under epoch ${req.epoch}` });
       return;
     }
-    for (const r of this.running.values()) {
-      if (r.fsid === req.fsid) {
-        this.send({ requestId, state: 'failed', code: ControlErrorCode.Conflict, message: `another scrub or fsck of filesystem ${req.fsid} runs on this mover` });
-        return;
-      }
-    }
+    // The API lets one scrub or fsck of a filesystem be queued or running at a time, so an
+    // earlier request still running here has lost its asker (an admin-api that died and whose
+    // job started over, or a cancel that was lost): the newest request wins.
+    const prior = [...this.running.values()].filter((r) => r.fsid === req.fsid);
+    for (const r of prior) r.ac.abort(new ControlError(ControlErrorCode.Conflict, `superseded by a newer request for filesystem ${req.fsid}`));
     const ac = new AbortController();
     const entry = { fsid: req.fsid, ac, done: Promise.resolve() };
     this.running.set(requestId, entry);
-    entry.done = this.execute(req, fsid, ac.signal).finally(() => this.running.delete(requestId));
+    this.opts.logger.info({ requestId, kind: req.kind, fsid: req.fsid, superseding: prior.length }, `${req.kind} requested by the admin-api`);
+    this.send({ requestId, state: 'accepted' });
+    const alive = setInterval(() => this.send({ requestId, state: 'alive' }), this.opts.aliveEveryMs ?? 2_000);
+    entry.done = Promise.allSettled(prior.map((r) => r.done))
+      .then(() => this.execute(req, fsid, ac.signal))
+      .finally(() => {
+        clearInterval(alive);
+        this.running.delete(requestId);
+      });
   }
 
   private async execute(req: MaintenanceRequest, fsid: bigint, signal: AbortSignal): Promise<void> {
     const { requestId } = req;
     const started = Date.now();
-    this.opts.logger.info({ requestId, kind: req.kind, fsid: req.fsid }, `${req.kind} requested by the admin-api`);
-    this.send({ requestId, state: 'accepted' });
-    const alive = setInterval(() => this.send({ requestId, state: 'alive' }), this.opts.aliveEveryMs ?? 2_000);
     const every = this.opts.progressEveryMs ?? 250;
     let lastSentMs = Number.NEGATIVE_INFINITY;
     let trailing: NodeJS.Timeout | undefined;
@@ -323,6 +327,7 @@ export class MaintenanceServer {
       else trailing ??= setTimeout(flush, every);
     };
     try {
+      signal.throwIfAborted();
       const result = req.kind === 'scrub' ? await this.opts.work.scrub(fsid, progress, signal) : await this.opts.work.fsck(fsid, progress, signal);
       if (trailing) clearTimeout(trailing);
       flush();
@@ -335,8 +340,6 @@ export class MaintenanceServer {
       const message = cause instanceof Error ? cause.message : String(cause);
       this.send({ requestId, state: 'failed', code, message });
       this.opts.logger.warn({ requestId, kind: req.kind, fsid: req.fsid, err: message }, `${req.kind} failed`);
-    } finally {
-      clearInterval(alive);
     }
   }
 }
