@@ -1,7 +1,8 @@
 /**
  * Goal: in a cluster, the admin API's scrub and fsck jobs run on the mover that owns the
- * filesystem and report clean results, data reads back after them, and a job whose owner moves
- * the filesystem, dies, or does not exist fails within bounded time with a reason that says so.
+ * filesystem and report clean results, data reads back after them, a cancelled job stops the
+ * work on the owner, and a job whose owner moves the filesystem, dies, or does not exist fails
+ * within bounded time with a reason that says so.
  * Method: real processes (test/support/cluster.ts): PostgreSQL, Redis, the cluster admin-api, two
  * movers with a 2 s lease and scrubs slowed to 1 MiB/s (so a test can act while one runs), one
  * director; data written and read back through the director with the test's NFSv3 client;
@@ -123,6 +124,19 @@ describe('scrub and fsck in a cluster run on the filesystem owner', () => {
     expect(job.result.bytesChecked).toBeGreaterThanOrEqual(FILES * FILE_BYTES);
     expect(ownerLog(owner)).toContain('scrub requested by the admin-api');
     process.stdout.write(`scrub on ${owner}: ${job.result.bytesChecked} bytes in ${job.ms} ms\n`);
+  });
+
+  it('a cancelled scrub job stops the scrub on the owner', async () => {
+    const owner = (await lease()).owner!;
+    const id = await startJob('scrub');
+    await waitRunning(id);
+    await c.api('POST', `/jobs/${id}/cancel`);
+    const job = await waitJob(id, 20_000);
+    expect(job.state, JSON.stringify(job)).toBe('cancelled');
+    for (let i = 0; !ownerLog(owner).includes('cancelled by the admin-api'); i++) {
+      if (i > 50) throw new Error(`the owner did not stop the scrub:\n${c.movers.get(owner)!.logTail()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 
   it('a scrub whose filesystem moves away fails with the reason, and runs on the new owner', async () => {
