@@ -4,7 +4,8 @@
  *   settled; a draining or dead mover is emptied; at most one rebalancing move at a time.
  * - LeaseStore on the real PostgreSQL: only the assigned mover acquires, never before the old
  *   lease ran out (plus grace), each acquisition bumps the epoch, a holder learns on renewal that
- *   it lost the lease, release frees at once, serving needs the current epoch.
+ *   it lost the lease, release frees at once, serving needs the current epoch; usage figures ride
+ *   on renewals, only under the lease held, and count as current only from the serving owner.
  * - PlacementController: one leader among several; assigns, fails over a mover whose heartbeat
  *   stopped, drains.
  */
@@ -15,6 +16,7 @@ import { createDataSource, runMigrations } from '../data-source';
 import { createTestDatabase, type TestDatabase } from '../testing/test-database';
 import { PgPoolCoordinator, PlacementController, dedicatedConnection } from './controller';
 import { LeaseStore, pgPool, type Queryable } from './lease-store';
+import { reportedUsage } from './usage';
 import { place, type LeaseView, type MoverView } from './placement';
 
 const silent = { info: () => undefined, warn: () => undefined };
@@ -186,6 +188,54 @@ describe('leases and the controller on PostgreSQL', () => {
     expect(await store.acquire(a, id)).toBeUndefined();
     expect(await store.release(b, id, e2!)).toBe(true);
     expect(await store.acquire(a, id)).toBe(3n);
+  });
+
+  it('usage rides on the renewal: written only under the lease held, current only while its owner serves and reports', async () => {
+    const store = new LeaseStore(ds, { leaseMs: 300, graceMs: 100 });
+    const a = await store.registerMover({ name: 'a', address: '127.0.0.1', nfsPort: 1, httpPort: 2 });
+    const b = await store.registerMover({ name: 'b', address: '127.0.0.1', nfsPort: 3, httpPort: 4 });
+    const id = await filesystem();
+    await ds.query(`INSERT INTO fs_leases (filesystem_id, fsid) SELECT id, fsid FROM filesystems`);
+    await assign(id, a);
+    const e1 = (await store.acquire(a, id))!;
+    const figures = (usedBytes: number) => ({ sizeBytes: 2 ** 30, usedBytes, freeBytes: 2 ** 30 - usedBytes, files: 7, freeFiles: 1000 });
+    const report = (epoch: bigint, usedBytes: number, freshMs = 5000, ageMs = 40) => ({ freshMs, reports: [{ fsid: id, epoch, usage: figures(usedBytes), ageMs }] });
+    expect(await reportedUsage(ds, id)).toBeUndefined();
+    // Reported before it serves: stored, not current (directors do not route to it either).
+    expect((await store.tick(a, [{ fsid: id, epoch: e1 }], report(e1, 4096))).held).toEqual([{ fsid: id, epoch: e1 }]);
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 4096, current: false, moverId: a, epoch: e1.toString() });
+    await store.setServing(a, id, e1, true);
+    const u = (await reportedUsage(ds, id))!;
+    expect(u).toMatchObject({ ...figures(4096), current: true });
+    // The age counts from the measurement the mover names, on the database clock.
+    expect(u.ageMs).toBeGreaterThanOrEqual(40);
+    expect(u.ageMs).toBeLessThan(2000);
+    expect(Math.abs(Date.parse(u.measuredAt) - Date.now())).toBeLessThan(5000);
+    // A report past its freshness is no longer current, though the lease still is.
+    await store.tick(a, [{ fsid: id, epoch: e1 }], report(e1, 8192, 100, 0));
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 8192, current: true });
+    await sleep(150);
+    await store.tick(a, [{ fsid: id, epoch: e1 }]); // renewed without figures
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 8192, current: false });
+    // A figure that is not a count is left out; the renewal it rides on still happens.
+    const bad = { freshMs: 5000, reports: [{ fsid: id, epoch: e1, usage: { ...figures(1), usedBytes: Number.NaN }, ageMs: 0 }] };
+    expect((await store.tick(a, [{ fsid: id, epoch: e1 }], bad)).held).toEqual([{ fsid: id, epoch: e1 }]);
+    expect((await reportedUsage(ds, id))!.usedBytes).toBe(8192);
+    // b takes over after a's lease ran out; a, fenced but still reporting, cannot overwrite b's figures.
+    await assign(id, b);
+    await sleep(450);
+    const e2 = (await store.acquire(b, id))!;
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 8192, current: false }); // a's, last known
+    await store.setServing(b, id, e2, true);
+    await store.tick(b, [{ fsid: id, epoch: e2 }], report(e2, 12288));
+    expect((await store.tick(a, [{ fsid: id, epoch: e1 }], report(e1, 1))).held).toEqual([]);
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 12288, moverId: b, epoch: e2.toString(), current: true });
+    // A planned move away (released) or an expired lease: last known, not current.
+    expect(await store.release(b, id, e2)).toBe(true);
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 12288, current: false });
+    // Deleting the filesystem deletes its figures.
+    await ds.query(`DELETE FROM filesystems WHERE fsid = $1`, [id.toString()]);
+    expect(await reportedUsage(ds, id)).toBeUndefined();
   });
 
   it('one controller leads; it assigns, fails over a silent mover and drains', async () => {

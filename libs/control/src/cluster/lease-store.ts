@@ -15,8 +15,14 @@
  *   next owner does not wait out a deadline.
  * - serving: only the holder of that epoch; directors route to serving, unexpired leases only.
  *
+ * - usage (docs/cluster.md, "Usage"): the holder's statfs figures ride on its renewal, in the same
+ *   statement, and are written only for a lease it holds under that epoch, so a fenced former
+ *   owner can never overwrite the figures of the new one.
+ *
  * Epochs and fsids are bigints (int8 in SQL, sent and read as decimal strings).
  */
+import type { FsUsage } from '../storage-host';
+
 export interface Queryable {
   query(sql: string, params?: unknown[]): Promise<any>;
 }
@@ -41,6 +47,21 @@ export interface Assignment {
   epoch: bigint;
   /** The holder's lease ran out (database clock, grace included): it may be taken. */
   takeable: boolean;
+}
+
+/** One filesystem's statfs figures, as the mover serving it under `epoch` measured them. */
+export interface UsageReport {
+  fsid: bigint;
+  epoch: bigint;
+  usage: FsUsage;
+  /** How long ago (mover's clock) the figures were measured; the row's time is now() minus this. */
+  ageMs: number;
+}
+
+export interface UsageReports {
+  reports: UsageReport[];
+  /** How long after its measurement a figure still counts as current (its next report is due well before). */
+  freshMs: number;
 }
 
 export interface TickResult {
@@ -90,16 +111,48 @@ export class LeaseStore {
    * leases this process acquired (fsid and epoch): only those are renewed, and `held` reports
    * those still ours. Without it, every lease of the mover id is renewed (tests, tools).
    */
-  async tick(moverId: string, mine?: HeldLease[]): Promise<TickResult> {
+  async tick(moverId: string, mine?: HeldLease[], usage?: UsageReports): Promise<TickResult> {
+    // A figure that is not a count is left out rather than fail the renewal it rides on.
+    const reports = (usage?.reports ?? []).filter(isCount);
+    const col = (f: (r: UsageReport) => number | bigint): string[] => reports.map((r) => String(f(r)));
+    // The usage upsert reads fs_leases as it was before this statement's renewal (one snapshot),
+    // which is what the epoch check needs: the lease is this mover's under that very epoch.
     const [beat] = await this.db.query(
       `WITH hb AS (UPDATE movers SET last_heartbeat = now() WHERE id = $1 RETURNING state),
             r AS (UPDATE fs_leases SET expires_at = now() + $2 * interval '1 millisecond'
                   WHERE owner_mover_id = $1
                     AND ($3::boolean OR (fsid, epoch) IN (SELECT * FROM unnest($4::bigint[], $5::bigint[])))
-                  RETURNING fsid, epoch)
+                  RETURNING fsid, epoch),
+            u AS (INSERT INTO fs_usage AS cur (filesystem_id, mover_id, epoch, size_bytes, used_bytes, free_bytes, files, free_files, measured_at, fresh_until)
+                  SELECT l.filesystem_id, $1, l.epoch, x.size, x.used, x.free, x.files, x.free_files,
+                         now() - x.age_ms * interval '1 millisecond', now() + ($6 - x.age_ms) * interval '1 millisecond'
+                  FROM unnest($7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[])
+                         AS x(fsid, epoch, size, used, free, files, free_files, age_ms)
+                  JOIN fs_leases l ON l.fsid = x.fsid AND l.epoch = x.epoch AND l.owner_mover_id = $1
+                  ON CONFLICT (filesystem_id) DO UPDATE SET mover_id = EXCLUDED.mover_id, epoch = EXCLUDED.epoch,
+                    size_bytes = EXCLUDED.size_bytes, used_bytes = EXCLUDED.used_bytes, free_bytes = EXCLUDED.free_bytes,
+                    files = EXCLUDED.files, free_files = EXCLUDED.free_files, measured_at = EXCLUDED.measured_at, fresh_until = EXCLUDED.fresh_until
+                  WHERE cur.epoch <= EXCLUDED.epoch
+                  RETURNING 1)
        SELECT (SELECT state FROM hb) AS mover_state,
-              (SELECT json_agg(json_build_object('fsid', fsid::text, 'epoch', epoch::text)) FROM r) AS held`,
-      [moverId, this.leaseMs, mine === undefined, (mine ?? []).map((h) => h.fsid.toString()), (mine ?? []).map((h) => h.epoch.toString())],
+              (SELECT json_agg(json_build_object('fsid', fsid::text, 'epoch', epoch::text)) FROM r) AS held,
+              (SELECT count(*) FROM u) AS usage_written`,
+      [
+        moverId,
+        this.leaseMs,
+        mine === undefined,
+        (mine ?? []).map((h) => h.fsid.toString()),
+        (mine ?? []).map((h) => h.epoch.toString()),
+        usage?.freshMs ?? 0,
+        col((r) => r.fsid),
+        col((r) => r.epoch),
+        col((r) => r.usage.sizeBytes),
+        col((r) => r.usage.usedBytes),
+        col((r) => r.usage.freeBytes),
+        col((r) => r.usage.files),
+        col((r) => r.usage.freeFiles),
+        col((r) => Math.round(r.ageMs)),
+      ],
     );
     const moverState: string | undefined = beat.mover_state ?? undefined;
     const held: HeldLease[] = ((beat.held ?? []) as Array<{ fsid: string; epoch: string }>).map((r) => ({ fsid: BigInt(r.fsid), epoch: BigInt(r.epoch) }));
@@ -154,6 +207,11 @@ export class LeaseStore {
     );
     return rows.length === 1;
   }
+}
+
+function isCount(r: UsageReport): boolean {
+  const u = r.usage;
+  return [u.sizeBytes, u.usedBytes, u.freeBytes, u.files, u.freeFiles, r.ageMs].every((v) => Number.isFinite(v) && v >= 0);
 }
 
 /**

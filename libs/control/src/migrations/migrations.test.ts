@@ -24,7 +24,7 @@ describe('control-plane migrations', () => {
   });
 
   it('apply on an empty database, once', async () => {
-    expect(await runMigrations(ds)).toEqual(['InitialSchema1767225600000', 'FsLeases1767312000000']);
+    expect(await runMigrations(ds)).toEqual(['InitialSchema1767225600000', 'FsLeases1767312000000', 'FsUsage1767398400000']);
     expect(await runMigrations(ds)).toEqual([]);
     const tables = await ds.query<{ tablename: string }[]>(
       `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
@@ -36,6 +36,7 @@ describe('control-plane migrations', () => {
       'exports',
       'filesystems',
       'fs_leases',
+      'fs_usage',
       'jobs',
       'migrations',
       'movers',
