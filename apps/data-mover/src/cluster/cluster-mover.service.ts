@@ -170,6 +170,8 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
         release: (fsid) => this.storageHost.releaseFilesystem(fsid),
         drop: (fsid) => this.storageHost.dropFilesystem(fsid),
         refreshPool: () => pool.refresh(),
+        // statfs of the open engine, as the embedded start shows it; sent with the renewals.
+        usage: (fsid) => this.storageHost.usage(fsid),
       },
       this.logger.child({ component: 'ownership' }),
       this.events,

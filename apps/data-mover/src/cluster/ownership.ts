@@ -12,8 +12,12 @@
  *   release, so the next owner starts at once from a clean log.
  * - Taking over: acquire (database rules), refresh the pool's view of the slices, open with the
  *   superblock epoch bumped (recovery from the pool alone), then mark serving and tell directors.
+ * - Usage (docs/cluster.md, "Usage"): the statfs figures of served filesystems are measured beside
+ *   the tick loop, at most every `usageEveryMs`, and sent with the next renewal, in its statement:
+ *   no query of their own, and a renewal never waits for a measurement. A renewal that failed
+ *   while carrying figures is retried without them, so usage can never keep a lease from renewing.
  */
-import { CLUSTER_TOPICS, type EventBus, type LeaseStore } from '@ferry/control';
+import { CLUSTER_TOPICS, type EventBus, type FsUsage, type LeaseStore, type TickResult, type UsageReport } from '@ferry/control';
 import type { Space } from '@ferry/pool';
 import { FencedSpace, LeaseFence } from './fenced-space';
 
@@ -26,7 +30,18 @@ export interface OwnedFilesystems {
   drop(fsid: bigint): Promise<void>;
   /** Makes the pool's view of slices current (before opening a filesystem another mover wrote). */
   refreshPool(): Promise<void>;
+  /** statfs of a served filesystem (what the embedded start shows); undefined if not served. */
+  usage?(fsid: bigint): Promise<FsUsage | undefined>;
 }
+
+export interface OwnershipOptions {
+  /** Measure and report usage at most this often (default 2000 ms); 0 turns reporting off. */
+  usageEveryMs?: number;
+}
+
+/** Usage figures count as current for this many report intervals (and never less than 5 s). */
+const USAGE_FRESH_INTERVALS = 3;
+const USAGE_FRESH_MIN_MS = 5000;
 
 export interface OwnershipLogger {
   info(o: object, msg?: string): void;
@@ -50,6 +65,12 @@ export class Ownership {
   private again = false;
   /** Set when the mover's row says drained or is gone (it keeps serving nothing new). */
   moverState: string | undefined = 'active';
+  /** Measured figures waiting for the next renewal, with the epoch they were measured under. */
+  private readonly measured = new Map<bigint, { epoch: bigint; usage: FsUsage; at: number }>();
+  private measuring?: Promise<void>;
+  private lastMeasuredAt = -Infinity;
+  private sendUsage = true;
+  private readonly usageEveryMs: number;
 
   constructor(
     private readonly store: LeaseStore,
@@ -57,7 +78,10 @@ export class Ownership {
     private readonly owned: OwnedFilesystems,
     private readonly logger: OwnershipLogger,
     private readonly events?: EventBus,
-  ) {}
+    opts: OwnershipOptions = {},
+  ) {
+    this.usageEveryMs = opts.usageEveryMs ?? 2000;
+  }
 
   get leaseMs(): number {
     return this.store.leaseMs;
@@ -103,6 +127,7 @@ export class Ownership {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking?.catch(() => undefined);
+    await this.measuring;
     await Promise.allSettled([...this.busy.values()]);
     await Promise.allSettled([...this.held.keys()].map((fsid) => this.giveUp(fsid)));
   }
@@ -134,10 +159,19 @@ export class Ownership {
     // Only the leases this process acquired (a predecessor under the same name holds none of
     // ours), and only those are judged: one acquired while this tick ran is renewed by the next.
     const asked = [...this.held].map(([fsid, h]) => ({ fsid, epoch: h.fence.epoch, h }));
-    const t = await this.store.tick(
-      this.moverId,
-      asked.map(({ fsid, epoch }) => ({ fsid, epoch })),
-    );
+    const reports = this.sendUsage ? this.takeMeasured(sentAt) : [];
+    let t: TickResult;
+    try {
+      t = await this.store.tick(
+        this.moverId,
+        asked.map(({ fsid, epoch }) => ({ fsid, epoch })),
+        reports.length ? { reports, freshMs: this.usageFreshMs() } : undefined,
+      );
+    } catch (err) {
+      if (reports.length) this.sendUsage = false; // the next renewal goes without figures
+      throw err;
+    }
+    this.sendUsage = true;
     this.moverState = t.moverState;
     const renewed = new Map(t.held.map((h) => [h.fsid, h.epoch]));
     for (const { fsid, epoch, h } of asked) {
@@ -158,6 +192,42 @@ export class Ownership {
       }
       this.run(a.fsid, () => this.takeOver(a.fsid));
     }
+    this.measureUsage();
+  }
+
+  private usageFreshMs(): number {
+    return Math.max(USAGE_FRESH_MIN_MS, USAGE_FRESH_INTERVALS * Math.max(this.usageEveryMs, this.leaseMs / 4));
+  }
+
+  /** The figures measured since the last renewal, for filesystems still served under their epoch. */
+  private takeMeasured(now: number): UsageReport[] {
+    const out: UsageReport[] = [];
+    for (const [fsid, m] of this.measured) {
+      if (this.servingEpoch(fsid) === m.epoch) out.push({ fsid, epoch: m.epoch, usage: m.usage, ageMs: Math.max(0, now - m.at) });
+    }
+    this.measured.clear();
+    return out;
+  }
+
+  /** Starts a measurement of every served filesystem in the background, if one is due. */
+  private measureUsage(): void {
+    const usage = this.owned.usage?.bind(this.owned);
+    if (!usage || this.usageEveryMs <= 0 || this.measuring || this.stopped) return;
+    if (performance.now() - this.lastMeasuredAt < this.usageEveryMs) return;
+    const fsids = this.serving();
+    if (fsids.length === 0) return; // nothing to measure: one taken over next is measured at once
+    this.lastMeasuredAt = performance.now();
+    this.measuring = (async () => {
+      for (const fsid of fsids) {
+        const epoch = this.servingEpoch(fsid);
+        if (epoch === undefined) continue;
+        const u = await usage(fsid).catch((err: unknown) => {
+          this.logger.warn({ fsid: fsid.toString(), err: String(err) }, 'usage of a served filesystem failed (not reported)');
+          return undefined;
+        });
+        if (u && this.servingEpoch(fsid) === epoch) this.measured.set(fsid, { epoch, usage: u, at: performance.now() });
+      }
+    })().finally(() => (this.measuring = undefined));
   }
 
   private run(fsid: bigint, fn: () => Promise<void>): void {
