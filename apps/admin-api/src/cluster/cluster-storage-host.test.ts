@@ -1,13 +1,17 @@
 /**
  * Goal: the cluster admin-api's scrub and fsck go to the filesystem's owner and pass its report
  * on, and are refused with a clear 503 when they cannot be asked (no event bus) or the answer is
- * not a report. Method: ClusterStorageHost with a MaintenanceClient on the in-process bus and a
- * stand-in owner that answers the requests.
+ * not a report; GET /filesystems shows the usage the owner reported, with its age, only while that
+ * owner serves it, and blank otherwise. Method: ClusterStorageHost with a MaintenanceClient on the
+ * in-process bus and a stand-in owner that answers the requests; for usage, the admin API (the
+ * test harness) on the real PostgreSQL with leases and reports written by LeaseStore.
  */
-import { describe, expect, it } from 'vitest';
-import { ControlError, ControlErrorCode, InProcessEventBus, MaintenanceClient, MaintenanceServer, type StorageHost } from '@ferry/control';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlError, ControlErrorCode, InProcessEventBus, LeaseStore, MaintenanceClient, MaintenanceServer, pgPool, type Queryable, type StorageHost } from '@ferry/control';
 import type { Pool } from '@ferry/pool';
 import type { MoverStorageHost } from '../../../data-mover/src/storage-host';
+import { FakeStorageHost, startHarness, type Harness } from '../testing/harness';
 import { ClusterStorageHost } from './cluster-storage-host';
 
 const silent = { info: () => undefined, warn: () => undefined };
@@ -51,5 +55,50 @@ describe('ClusterStorageHost scrub and fsck', () => {
     expect((err as ControlError).message).toMatch(/needs REDIS_URL/);
     await expect(host.fsck(5n, () => undefined, new AbortController().signal)).rejects.toThrow(/needs REDIS_URL/);
     await expect(host.addDevice('/x', 1)).rejects.toThrow(/not supported/);
+  });
+});
+
+describe('ClusterStorageHost usage in the admin API', () => {
+  let h: Harness;
+  let db: Queryable & { end(): Promise<void> };
+  const GiB = 2 ** 30;
+  const get = (path: string) => request(h.server).get(`/api/v1${path}`).set('Authorization', `Bearer ${h.adminToken}`).expect(200);
+
+  beforeAll(async () => {
+    // Reads go through the harness's own connection (created with it); pool info through the double.
+    const reads: Queryable = { query: (sql, params) => h.ds.query(sql, params) };
+    const host = new ClusterStorageHost({ host: new FakeStorageHost() as unknown as MoverStorageHost, pool: { refresh: async () => undefined } as unknown as Pool, db: reads });
+    h = await startHarness({ storageHost: host });
+    db = await pgPool(h.db.url);
+  });
+  afterAll(async () => {
+    await db?.end();
+    await h?.close();
+  });
+
+  it('shows the serving owner\'s figures with their age, and blank once nobody serves the filesystem', async () => {
+    const [pool] = await db.query(`SELECT id FROM pools LIMIT 1`);
+    const [fs] = await db.query(`INSERT INTO filesystems (name, fsid, pool_id, size_bytes, state) VALUES ('data', 42, $1, $2, 'ready') RETURNING id`, [pool.id, 10 * GiB]);
+    expect((await get(`/filesystems/${fs.id}`)).body.usage).toBeNull(); // no lease, no report
+    const store = new LeaseStore(db, { leaseMs: 60_000 });
+    const m = await store.registerMover({ name: 'm1', address: '127.0.0.1', nfsPort: 1, httpPort: 2 });
+    await db.query(`INSERT INTO fs_leases (filesystem_id, fsid, assigned_mover_id) VALUES ($1, 42, $2)`, [fs.id, m]);
+    const epoch = (await store.acquire(m, 42n))!;
+    await store.setServing(m, 42n, epoch, true);
+    const figures = { sizeBytes: 10 * GiB, usedBytes: 5 * 2 ** 20, freeBytes: 10 * GiB - 5 * 2 ** 20, files: 4, freeFiles: 10_000 };
+    await store.tick(m, [{ fsid: 42n, epoch }], { freshMs: 60_000, reports: [{ fsid: 42n, epoch, usage: figures, ageMs: 1500 }] });
+
+    const one = (await get(`/filesystems/${fs.id}`)).body;
+    expect(one.usage).toMatchObject(figures);
+    expect(one.usage.ageMs).toBeGreaterThanOrEqual(1500);
+    expect(one.usage.ageMs).toBeLessThan(10_000);
+    expect(Date.now() - Date.parse(one.usage.measuredAt)).toBeGreaterThanOrEqual(1000);
+    const list = (await get('/filesystems')).body;
+    expect(list.items.find((f: { name: string }) => f.name === 'data').usage).toMatchObject({ usedBytes: 5 * 2 ** 20 });
+
+    // Handed over (released): the figure is only a last known one now, so the API shows none.
+    expect(await store.release(m, 42n, epoch)).toBe(true);
+    expect((await db.query(`SELECT used_bytes::int AS used FROM fs_usage`))[0].used).toBe(5 * 2 ** 20);
+    expect((await get(`/filesystems/${fs.id}`)).body.usage).toBeNull();
   });
 });

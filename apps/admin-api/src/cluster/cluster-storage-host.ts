@@ -7,7 +7,11 @@
  * - grow: the row's new size is the request; the owning mover raises its limit when it sees the
  *   change (a `filesystems.changed` event or its periodic reload), and every later owner opens
  *   with it.
- * - usage: not known here (the API shows none).
+ * - usage: measured by the owner, which writes it to PostgreSQL with its lease renewals
+ *   (fs_usage, libs/control/src/cluster/usage.ts). Shown only while current: from the mover that
+ *   serves the filesystem now, under its lease epoch, and fresh; with when it was measured and its
+ *   age. Otherwise blank (moving, no owner, owner silent): a last known figure is never passed off
+ *   as the filesystem's usage.
  * - scrub and fsck: asked of the owner over the event bus (MaintenanceClient, libs/control/src/
  *   cluster/maintenance.ts), which runs them on its open filesystem and reports progress and the
  *   outcome; bounded waits for an owner and for its word, so a job never hangs on a dead one.
@@ -15,7 +19,20 @@
  * - adding a device: refused with 503 (every mover, and the admin-api, would have to reopen the
  *   pool and agree on its new layout under the pool lock; not built yet).
  */
-import { ControlError, ControlErrorCode, type ExportRecord, type MaintenanceClient, type FsckReport, type FsUsage, type PoolInfo, type Progress, type Queryable, type ScrubReport, type StorageHost } from '@ferry/control';
+import {
+  ControlError,
+  ControlErrorCode,
+  reportedUsage,
+  type ExportRecord,
+  type MaintenanceClient,
+  type FsckReport,
+  type FsUsage,
+  type PoolInfo,
+  type Progress,
+  type Queryable,
+  type ScrubReport,
+  type StorageHost,
+} from '@ferry/control';
 import type { Pool } from '@ferry/pool';
 import type { MoverStorageHost } from '../../../data-mover/src/storage-host';
 
@@ -68,8 +85,11 @@ export class ClusterStorageHost implements StorageHost {
     await this.opts.host.deleteFilesystem(fsid);
   }
 
-  async usage(): Promise<FsUsage | undefined> {
-    return undefined;
+  /** The owner's current figures, with `measuredAt` and `ageMs`; undefined when none is current. */
+  async usage(fsid: bigint): Promise<(FsUsage & { measuredAt: string; ageMs: number }) | undefined> {
+    const u = await reportedUsage(this.opts.db, fsid);
+    if (!u?.current) return undefined;
+    return { sizeBytes: u.sizeBytes, usedBytes: u.usedBytes, freeBytes: u.freeBytes, files: u.files, freeFiles: u.freeFiles, measuredAt: u.measuredAt, ageMs: u.ageMs };
   }
 
   async scrub(fsid: bigint, progress: Progress, signal: AbortSignal): Promise<ScrubReport> {
