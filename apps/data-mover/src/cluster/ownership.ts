@@ -196,7 +196,7 @@ export class Ownership {
   }
 
   private usageFreshMs(): number {
-    return Math.max(USAGE_FRESH_MIN_MS, USAGE_FRESH_INTERVALS * Math.max(this.usageEveryMs, this.leaseMs / 4));
+    return Math.ceil(Math.max(USAGE_FRESH_MIN_MS, USAGE_FRESH_INTERVALS * Math.max(this.usageEveryMs, this.leaseMs / 4)));
   }
 
   /** The figures measured since the last renewal, for filesystems still served under their epoch. */

@@ -218,9 +218,15 @@ describe('leases and the controller on PostgreSQL', () => {
     await store.tick(a, [{ fsid: id, epoch: e1 }]); // renewed without figures
     expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 8192, current: false });
     // A figure that is not a count is left out; the renewal it rides on still happens.
-    const bad = { freshMs: 5000, reports: [{ fsid: id, epoch: e1, usage: { ...figures(1), usedBytes: Number.NaN }, ageMs: 0 }] };
-    expect((await store.tick(a, [{ fsid: id, epoch: e1 }], bad)).held).toEqual([{ fsid: id, epoch: e1 }]);
+    for (const usedBytes of [Number.NaN, -1, 0.5]) {
+      const bad = { freshMs: 5000, reports: [{ fsid: id, epoch: e1, usage: { ...figures(1), usedBytes }, ageMs: 0 }] };
+      expect((await store.tick(a, [{ fsid: id, epoch: e1 }], bad)).held).toEqual([{ fsid: id, epoch: e1 }]);
+    }
     expect((await reportedUsage(ds, id))!.usedBytes).toBe(8192);
+    // Fractions of a millisecond (a lease of 9001 ms makes them) are rounded, not sent to an int8.
+    await store.tick(a, [{ fsid: id, epoch: e1 }], { freshMs: 6750.75, reports: [{ fsid: id, epoch: e1, usage: figures(16384), ageMs: 12.5 }] });
+    expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 16384, current: true });
+    await store.tick(a, [{ fsid: id, epoch: e1 }], report(e1, 8192));
     // b takes over after a's lease ran out; a, fenced but still reporting, cannot overwrite b's figures.
     await assign(id, b);
     await sleep(450);

@@ -143,7 +143,7 @@ export class LeaseStore {
         mine === undefined,
         (mine ?? []).map((h) => h.fsid.toString()),
         (mine ?? []).map((h) => h.epoch.toString()),
-        usage?.freshMs ?? 0,
+        Math.max(0, Math.round(usage?.freshMs ?? 0)), // int8 in SQL: a fraction would fail the renewal
         col((r) => r.fsid),
         col((r) => r.epoch),
         col((r) => r.usage.sizeBytes),
@@ -211,7 +211,7 @@ export class LeaseStore {
 
 function isCount(r: UsageReport): boolean {
   const u = r.usage;
-  return [u.sizeBytes, u.usedBytes, u.freeBytes, u.files, u.freeFiles, r.ageMs].every((v) => Number.isFinite(v) && v >= 0);
+  return [u.sizeBytes, u.usedBytes, u.freeBytes, u.files, u.freeFiles].every((v) => Number.isSafeInteger(v) && v >= 0) && Number.isFinite(r.ageMs) && r.ageMs >= 0;
 }
 
 /**
