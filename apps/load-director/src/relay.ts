@@ -8,7 +8,9 @@
  * - Records are relayed byte for byte; only their record marks are rewritten (every record
  *   goes out as one last fragment). Large records cross as the socket chunks they arrived in
  *   (record-pieces.ts), never copied; a call under MIN_VIEW_BYTES is copied once into its own
- *   framed buffer, so a held small call never keeps a whole socket chunk alive. Replies reach the client in whatever order movers answer
+ *   framed buffer, so a held small call never keeps a whole socket chunk alive, and a reply
+ *   under SMALL_REPLY_BYTES likewise (one write of one buffer, not a writev of the mark and a
+ *   view). Replies reach the client in whatever order movers answer
  *   (RFC 5531 §3: the xid matches them).
  * - One upstream connection per (client connection, mover), opened with a PROXY v2 header
  *   naming the client, so a mover's export rules see the client and never the director.
@@ -637,8 +639,18 @@ export class Relay {
           continue;
         }
       }
-      pieces.unshift(markBytes(length));
-      this.finish(call, pieces);
+      if (length <= SMALL_REPLY_BYTES) {
+        // One pooled buffer is cheaper to write than the mark and a view of the chunk (a
+        // writev of two): a small reply is copied with its mark.
+        const one = Buffer.allocUnsafe(RECORD_MARK_BYTES + length);
+        one.writeUInt32BE((LAST_FRAGMENT_BIT | length) >>> 0, 0);
+        let at = RECORD_MARK_BYTES;
+        for (const p of pieces) at += p.copy(one, at);
+        this.finish(call, [one]);
+      } else {
+        pieces.unshift(markBytes(length));
+        this.finish(call, pieces);
+      }
       this.pollAfterRelay();
     }
   }
@@ -725,6 +737,8 @@ export class Relay {
 const HEAD_BYTES = 2048;
 /** Replies: the accepted-reply header with its verifier (at most 428 bytes) and nfsstat3. */
 const REPLY_HEAD_BYTES = 512;
+/** Replies up to this size are copied into one buffer from Node's pool (Buffer.poolSize / 2). */
+const SMALL_REPLY_BYTES = 4096 - RECORD_MARK_BYTES - 1;
 
 function markBytes(length: number): Buffer {
   let b = MARKS.get(length);
