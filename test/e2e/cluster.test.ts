@@ -35,6 +35,7 @@ describe('a cluster: one director, three then four movers, four filesystems', ()
 
   beforeAll(async () => {
     if (!existsSync(DIRECTOR_MAIN)) throw new Error(`${DIRECTOR_MAIN} missing: run "npm run build" first`);
+    if (!existsSync(NFSBENCH)) throw new Error(`${NFSBENCH} missing: build it (make -C ../shared/tools/nfsbench OUT=$PWD/.tmp/nfsbench; .ci/run does)`);
     c = await Cluster.start({ movers: 3, leaseMs: LEASE_MS });
     for (let i = 1; i <= 4; i++) filesystems.push(await c.createExportedFilesystem(`fs${i}`));
     await c.waitSettled((rows) => rows.length === 4);
@@ -66,7 +67,14 @@ describe('a cluster: one director, three then four movers, four filesystems', ()
     );
     bench.stdout.on('data', (d: Buffer) => benchOut.push(d.toString()));
     bench.stderr.on('data', (d: Buffer) => benchOut.push(d.toString()));
-    const benchDone = new Promise<number | null>((r) => bench.once('exit', (code) => r(code)));
+    // A process that could not start emits 'error' and never 'exit'.
+    const benchDone = new Promise<number | null>((r) => {
+      bench.once('exit', (code) => r(code));
+      bench.once('error', (err) => {
+        benchOut.push(`nfsbench did not run: ${String(err)}`);
+        r(null);
+      });
+    });
 
     // The kernel client on fs2, until the test creates stop-kernel in the export's root.
     let kernelReady!: () => void;
@@ -141,7 +149,8 @@ describe('a cluster: one director, three then four movers, four filesystems', ()
     expect(kernelRun.lines.join('\n')).toContain('ALL-OK');
     expect(kernelRun.code).toBe(0);
     // SIGINT makes nfsbench drain and report; a real error is exit 1 with an error line.
-    expect(benchOut.join('')).not.toMatch(/NFS3ERR|mismatch|timed out|lost connection|errors [1-9]/i);
+    expect(benchOut.join('')).not.toMatch(/NFS3ERR|mismatch|timed out|lost connection|errors [1-9]|did not run/i);
+    expect(benchOut.join('')).toMatch(/randread .* errors 0/);
     for (const p of phases) {
       const worst = Math.max(0, ...all.filter((s) => s.at >= p.start && s.at <= p.end).map((s) => s.ms));
       expect(worst, p.name).toBeLessThan(p.target);
