@@ -90,6 +90,30 @@ describe('durable replies (a cluster mover)', () => {
     }
   });
 
+  it('a reply that differs from the one kept with the operation is recorded after it, with a warning', async () => {
+    const fs = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });
+    // An engine call that hands its builder another result than the one it resolves with.
+    const mkdir = fs.mkdir.bind(fs);
+    fs.mkdir = async (dir, name, attrs, owner, answer) =>
+      mkdir(dir, name, attrs, owner, answer && ((r) => answer({ ...r, attr: { ...r.attr, size: r.attr.size + 1n } })));
+    const warnings: string[] = [];
+    const logger = { ...quiet, warn: (_o: object, msg?: string) => void warnings.push(msg ?? '') };
+    const s = new NfsService({ filesystems: new Map([[FSID, fs]]), exports: [defaultExport()], handleKey: KEY, logger, durableReplies: true });
+    const root = s.rootHandle(FSID)!;
+    const w = new XdrWriter();
+    MKDIR.encodeArgs(w, mkdirArgs(root, 'd'));
+    const sent = await rawCall(s.programs()[1]!, MKDIR.proc, Buffer.from(w.bytes()), { xid: 0x5eed });
+    expect(warnings).toContain('reply differs from the one kept with its operation');
+    // Kept, then recorded: the newer (what was sent) is the one a restore keeps.
+    expect(fs.replies).toHaveLength(2);
+    expect(fs.replies[0]!.reply.equals(sent)).toBe(false);
+    expect(fs.replies[1]!.reply.equals(sent)).toBe(true);
+    expect(fs.repliesDurableCalls).toBe(1);
+    // A new owner (a service restoring the records) answers the retransmit with what was sent.
+    const s2 = new NfsService({ filesystems: new Map([[FSID, fs]]), exports: [defaultExport()], handleKey: KEY, logger: quiet });
+    expect((await rawCall(s2.programs()[1]!, MKDIR.proc, Buffer.from(w.bytes()), { xid: 0x5eed })).equals(sent)).toBe(true);
+  });
+
   it('records a reply its operation did not keep after it, and waits for that record only when asked', async () => {
     for (const durableReplies of [false, true]) {
       const fs = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });

@@ -417,6 +417,9 @@ export class NfsService {
         persist: (r) => {
           // Kept with the operation when the engine built exactly what is being sent.
           if (target.fs === undefined || (target.kept !== undefined && target.kept.equals(r.reply))) return;
+          // A procedure whose reply is not what it handed the engine: the record sent now
+          // supersedes the kept one (a restore keeps the newer of two with one key).
+          if (target.kept !== undefined) this.logger.warn({ xid: r.xid, proc: r.proc }, 'reply differs from the one kept with its operation');
           recorded = this.persistReply(target.fs, r);
         },
       };
