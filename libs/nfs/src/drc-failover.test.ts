@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { type FileSystem, formatFileSystem, MemoryVolume, openFileSystem, type Timespec } from '@ferry/fs';
 import type { RpcProgram } from '@ferry/oncrpc';
 import { XdrReader, XdrWriter } from '@ferry/xdr';
-import { type DrcRecord, DuplicateRequestCache } from './drc';
+import type { DrcRecord } from './drc';
 import { decodeDrcKey, encodeDrcKey } from './drc-record';
 import { NfsService } from './nfs-service';
 import type { Nfs3Procedure } from './nfs3/procedure';
@@ -160,7 +160,7 @@ describe('the duplicate request cache across owners', () => {
     // The replay of the same xid runs again (the engine answers now), not the cached JUKEBOX.
     mem.remove = MemoryFileSystem.prototype.remove.bind(mem);
     expect(decode(REMOVE, await rawCall(a.nfs, REMOVE.proc, args, { xid: 10 })).status).toBe(NfsStat3.NFS3ERR_NOENT);
-    expect(a.service.drc.size).toBe(2);
+    expect(a.service.drcEntries()).toBe(2);
   });
 
   it('restores records when a filesystem is added, before any call reaches it', async () => {
@@ -169,13 +169,41 @@ describe('the duplicate request cache across owners', () => {
     const args = encode(MKDIR, { where: { dir: a.root, name: 'x' }, attributes: {} });
     const first = await rawCall(a.nfs, MKDIR.proc, args, { xid: 77 });
     expect(mem.replies.length).toBe(1);
-    const drc = new DuplicateRequestCache();
-    const b = new NfsService({ filesystems: new Map(), exports: [defaultExport()], handleKey: KEY, logger: quiet, drc });
+    const b = new NfsService({ filesystems: new Map(), exports: [defaultExport()], handleKey: KEY, logger: quiet });
     b.addFileSystem(mem);
-    expect(drc.size).toBe(1);
+    expect(b.drcEntries()).toBe(1);
     const again = await rawCall(b.programs()[1] as RpcProgram, MKDIR.proc, args, { xid: 77, port: 999 });
     expect(again.equals(first)).toBe(true);
     expect(mem.calls.get('mkdir')).toBe(1);
+  });
+
+  it('keeps one cache per filesystem: restoring or serving another never pushes out what a retransmit needs', async () => {
+    const FSID2 = FSID + 1n;
+    const memA = new MemoryFileSystem({ fsid: FSID, clock: () => 1 });
+    const memB = new MemoryFileSystem({ fsid: FSID2, clock: () => 1 });
+    const a = serve(memA);
+    const args = encode(MKDIR, { where: { dir: a.root, name: 'probe' }, attributes: {} });
+    const first = await rawCall(a.nfs, MKDIR.proc, args, { xid: 4242 });
+    expect(decode(MKDIR, first).status).toBe(NfsStat3.NFS3_OK);
+    // The other filesystem kept as many records as the bound allows (a busy one).
+    for (let i = 0; i < 50; i++) {
+      const key = encodeDrcKey({ client: '127.0.0.1', xid: 100_000 + i, prog: 100003, vers: 3, proc: MKDIR.proc, argsChecksum: i, reply: Buffer.alloc(0), completedAtMs: 1 });
+      memB.recordReply(key!, Buffer.alloc(8));
+    }
+    // A new owner with small caches takes A, then B (as after a drain), then serves B's calls.
+    const b = new NfsService({ filesystems: new Map(), exports: [defaultExport()], handleKey: KEY, logger: quiet, drcBounds: { maxEntries: 10 } });
+    b.addFileSystem(memA);
+    b.addFileSystem(memB);
+    const rootB = b.rootHandle(FSID2)!;
+    for (let i = 0; i < 20; i++) await rawCall(b.programs()[1] as RpcProgram, MKDIR.proc, encode(MKDIR, { where: { dir: rootB, name: `d${i}` }, attributes: {} }), { xid: 200_000 + i });
+    const again = await rawCall(b.programs()[1] as RpcProgram, MKDIR.proc, args, { xid: 4242, port: 999 });
+    expect(again.equals(first)).toBe(true);
+    expect(memA.calls.get('mkdir')).toBe(1);
+    // Bounded: at most the bound per filesystem.
+    expect(b.drcEntries()).toBeLessThanOrEqual(20);
+    // Removed with its filesystem (its records stay with it).
+    b.removeFileSystem(FSID2);
+    expect(b.drcEntries()).toBeLessThanOrEqual(10);
   });
 });
 

@@ -20,8 +20,10 @@
  *   `ctx.keep(...)` to the engine, a `ReplyBuilder`): the change is never durable without its
  *   reply. A reply not built that way (none of the procedures today) is handed to
  *   `FileSystem.recordReply` as it completes. Adding a filesystem restores the records it kept
- *   into the duplicate request cache, so a retransmit after a change of owner gets the original
- *   reply. Failures are not recorded (they changed nothing, so running them again answers the
+ *   into that filesystem's own duplicate request cache (one per filesystem, so neither a restore
+ *   nor another filesystem's traffic evicts its entries), so a retransmit after a change of owner
+ *   gets the original reply. Calls whose first handle names no served filesystem share one more
+ *   cache. Failures are not recorded (they changed nothing, so running them again answers the
  *   same), and JUKEBOX answers are not even cached.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,7 +31,7 @@ import { crc32c } from '@node-rs/crc32';
 import { type Attr, type FileRef, type FileSystem, FsError, MAX_REPLY_RECORD_BYTES, type ReplyBuilder, type ReplyRecord, type Wcc } from '@ferry/fs';
 import { AuthFlavor, type ClientAddress, type ProcedureHandler, type RpcCall, type RpcProgram } from '@ferry/oncrpc';
 import { XdrWriter } from '@ferry/xdr';
-import { type DrcKey, type DrcRecord, DuplicateRequestCache, type RunHooks } from './drc';
+import { type DrcKey, type DrcOptions, type DrcRecord, DuplicateRequestCache, type RunHooks } from './drc';
 import { decodeDrcKey, encodeDrcKey } from './drc-record';
 import { clientAllowed, type ExportConfig, type ExportEntry, ExportTable, squash, type User } from './exports';
 import { FileHandleCodec } from './file-handle';
@@ -65,8 +67,11 @@ export interface NfsServiceOptions {
   stats?: NfsStats;
   clock?: () => number; // ms
   maxIoBytes?: number; // rtmax/wtmax, default 1 MiB
-  /** Duplicate request cache; one is made with default bounds when absent. */
-  drc?: DuplicateRequestCache;
+  /**
+   * Bounds of each filesystem's duplicate request cache (default 4096 entries and 4 MiB of
+   * replies: what the engine keeps of its reply records by default).
+   */
+  drcBounds?: { maxEntries?: number; maxBytes?: number };
   /** Randomness for write verifiers (default crypto.randomBytes). */
   random?: (n: number) => Buffer;
   /**
@@ -179,7 +184,10 @@ export class NfsService {
   private readonly logger: NfsLogger;
   private readonly stats: NfsStats | undefined;
   private readonly limits: DecodeLimits;
-  readonly drc: DuplicateRequestCache;
+  /** One duplicate request cache per served filesystem, and one for calls naming none. */
+  private readonly drcs = new Map<bigint, DuplicateRequestCache>();
+  private readonly drcOther: DuplicateRequestCache;
+  private readonly drcOptions: DrcOptions;
   readonly mounts = new MountList();
   private readonly refusalsLogged = new Set<string>();
   private readonly programList: RpcProgram[];
@@ -198,7 +206,8 @@ export class NfsService {
     if (!(Number.isSafeInteger(maxIoBytes) && maxIoBytes >= 4096)) throw new Error(`maxIoBytes ${maxIoBytes} must be an integer >= 4096`);
     this.limits = { maxIoBytes };
     this.clock = opts.clock ?? Date.now;
-    this.drc = opts.drc ?? new DuplicateRequestCache({ clock: opts.clock });
+    this.drcOptions = { clock: opts.clock, maxEntries: opts.drcBounds?.maxEntries, maxBytes: opts.drcBounds?.maxBytes };
+    this.drcOther = new DuplicateRequestCache(this.drcOptions);
     this.servedElsewhere = opts.servedElsewhere;
     this.durableReplies = opts.durableReplies ?? false;
     this.random = opts.random ?? randomBytes;
@@ -232,6 +241,22 @@ export class NfsService {
   removeFileSystem(fsid: bigint): void {
     this.filesystems.delete(fsid);
     this.verifiers.delete(fsid);
+    // Its replies stay with the filesystem; calls still running finish on the cache they hold.
+    this.drcs.delete(fsid);
+  }
+
+  /** The cache of the filesystem a call's first handle names (unverified here: prepare checks). */
+  private drcFor(handle: Buffer | undefined): DuplicateRequestCache {
+    if (handle === undefined) return this.drcOther;
+    const d = this.codec.decode(handle);
+    return (d !== 'bad' && this.drcs.get(d.fsid)) || this.drcOther;
+  }
+
+  /** Entries in the duplicate request caches (tools and tests). */
+  drcEntries(): number {
+    let n = this.drcOther.size;
+    for (const c of this.drcs.values()) n += c.size;
+    return n;
   }
 
   /** The write verifier WRITE and COMMIT answer with for a served filesystem (tools and tests). */
@@ -249,7 +274,11 @@ export class NfsService {
       else records.push(d);
     }
     if (bad > 0) this.logger.warn({ fsid: fs.fsid.toString(), bad }, 'reply records that do not decode were ignored');
-    this.drc.restore(records);
+    // A cache of its own, so neither a restore nor another filesystem's traffic pushes out
+    // what a retransmit to this one needs.
+    const drc = new DuplicateRequestCache(this.drcOptions);
+    drc.restore(records);
+    this.drcs.set(fs.fsid, drc);
     if (records.length > 0) this.logger.info({ fsid: fs.fsid.toString(), records: records.length }, 'duplicate request cache restored from the filesystem');
   }
 
@@ -423,7 +452,8 @@ export class NfsService {
           recorded = this.persistReply(target.fs, r);
         },
       };
-      const ran = this.drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply, target), hooks);
+      const drc = this.drcFor(spec.handles(args)[0]);
+      const ran = drc.run(key, argsChecksum, reply, () => this.execute(spec, call, args, reply, target), hooks);
       if (!this.durableReplies) return ran.then(() => undefined);
       // The operation itself is durable already; if its record cannot be (the lease ran out
       // meanwhile), the reply still goes: only a later retransmit would miss it.
