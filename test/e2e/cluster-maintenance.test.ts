@@ -9,7 +9,6 @@
  * scrub and fsck through the REST API, the owner read from fs_leases and its log.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, DIRECTOR_MAIN, type LeaseRow } from '../support/cluster';
@@ -19,21 +18,6 @@ const LEASE_MS = 2000;
 const OWNER_WAIT_MS = 5000;
 const FILE_BYTES = 2 * 1024 * 1024;
 const FILES = 3; // 6 MiB of data: a scrub takes about 6 s at 1 MiB/s
-
-/** A port of 45000 and above that is free on 127.0.0.1 now (and the next one, for the mover). */
-async function highPort(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 100; i++) {
-    const port = 45000 + Math.floor(Math.random() * 19000);
-    if ((await free(port)) && (await free(port + 1))) return port;
-  }
-  throw new Error('no free port at or above 45000');
-}
 
 interface Job {
   id: string;
@@ -99,7 +83,7 @@ describe('scrub and fsck in a cluster run on the filesystem owner', () => {
 
   beforeAll(async () => {
     if (!existsSync(DIRECTOR_MAIN)) throw new Error(`${DIRECTOR_MAIN} missing: build first (FERRY_DIST or npm run build)`);
-    c = await Cluster.start({ movers: 2, leaseMs: LEASE_MS, freePort: highPort, env: { FERRY_SCRUB_RATE: '1M', FERRY_MAINTENANCE_WAIT_MS: String(OWNER_WAIT_MS) } });
+    c = await Cluster.start({ movers: 2, leaseMs: LEASE_MS, env: { FERRY_SCRUB_RATE: '1M', FERRY_MAINTENANCE_WAIT_MS: String(OWNER_WAIT_MS) } });
     const created = await c.createExportedFilesystem('maint', 1024 ** 3);
     const row = (await c.api('GET', '/filesystems')).items.find((f: { name: string }) => f.name === 'maint');
     const exp = (await c.api('GET', '/exports')).items.find((e: { path: string }) => e.path === created.path);

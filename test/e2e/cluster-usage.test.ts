@@ -7,7 +7,6 @@
  * the API polled until the figure moves; then the mover is killed with SIGKILL.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, DIRECTOR_MAIN } from '../support/cluster';
@@ -15,21 +14,6 @@ import { Nfs3Client, Stable } from '../support/nfs3-client';
 
 const MiB = 1024 * 1024;
 const WRITE_BYTES = 8 * MiB;
-
-/** A port of 50000 and above that is free on 127.0.0.1 now. */
-async function highPort(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 100; i++) {
-    const port = 50000 + Math.floor(Math.random() * 15000);
-    if (await free(port)) return port;
-  }
-  throw new Error('no free port at or above 50000');
-}
 
 interface Usage {
   sizeBytes: number;
@@ -57,7 +41,7 @@ describe('filesystem usage in a cluster', () => {
 
   beforeAll(async () => {
     if (!existsSync(DIRECTOR_MAIN)) throw new Error(`${DIRECTOR_MAIN} missing: build first (FERRY_DIST or npm run build)`);
-    c = await Cluster.start({ movers: 1, leaseMs: 2000, freePort: highPort });
+    c = await Cluster.start({ movers: 1, leaseMs: 2000 });
     const created = await c.createExportedFilesystem('usage', 1024 ** 3);
     const row = (await c.api('GET', '/filesystems')).items.find((f: { name: string }) => f.name === 'usage');
     fs = { id: row.id, path: created.path };
