@@ -100,15 +100,13 @@ export class Cluster {
   director!: NodeProcess;
   directorPort = 0;
   token = '';
-  /** Picks the ports of the processes (default: freePort). */
-  private port: () => Promise<number> = freePort;
   private constructor(
     readonly dir: string,
     readonly db: TestDatabase,
     readonly common: Record<string, string>,
   ) {}
 
-  static async start(opts: { movers: number; leaseMs?: number; env?: Record<string, string>; freePort?: () => Promise<number> }): Promise<Cluster> {
+  static async start(opts: { movers: number; leaseMs?: number; env?: Record<string, string> }): Promise<Cluster> {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-cluster-'));
     const db = await createTestDatabase('ferry_cluster');
     const common: Record<string, string> = {
@@ -126,7 +124,6 @@ export class Cluster {
       ...opts.env,
     };
     const c = new Cluster(dir, db, common);
-    if (opts.freePort) c.port = opts.freePort;
     try {
       await c.boot(opts.movers);
     } catch (err) {
@@ -138,28 +135,28 @@ export class Cluster {
 
   private async boot(movers: number): Promise<void> {
     const { dir, common } = this;
-    this.admin = new NodeProcess('admin-api', ADMIN_CLUSTER_MAIN, { ...common, FERRY_DATA_DIR: join(dir, 'admin') }, await this.port(), join(dir, 'admin.log'));
+    this.admin = new NodeProcess('admin-api', ADMIN_CLUSTER_MAIN, { ...common, FERRY_DATA_DIR: join(dir, 'admin') }, await freePort(), join(dir, 'admin.log'));
     await this.admin.start();
     this.token = readFileSync(join(dir, 'admin', 'admin-token'), 'utf8').trim();
     for (let i = 1; i <= movers; i++) await this.addMover(`m${i}`);
-    this.directorPort = await this.port();
+    this.directorPort = await freePort();
     this.director = new NodeProcess(
       'director',
       DIRECTOR_MAIN,
       { ...common, FERRY_NFS_PORT: String(this.directorPort), FERRY_HOLD_MS: '20000' },
-      await this.port(),
+      await freePort(),
       join(dir, 'director.log'),
     );
     await this.director.start();
   }
 
   async addMover(name: string): Promise<NodeProcess> {
-    const nfsPort = await this.port();
+    const nfsPort = await freePort();
     const m = new NodeProcess(
       name,
       MOVER_CLUSTER_MAIN,
       { ...this.common, FERRY_MOVER_NAME: name, FERRY_ADVERTISE_ADDRESS: '127.0.0.1', FERRY_NFS_PORT: String(nfsPort), FERRY_DIRECTOR_NETWORKS: '127.0.0.1/32' },
-      await this.port(),
+      await freePort(),
       join(this.dir, `${name}.log`),
     );
     this.movers.set(name, m);
