@@ -2,7 +2,8 @@
 // matters (issue 5): both hand out the same file handles, a call sent through one is answered the
 // same through the other, and when one director is killed, a client that resends its call (same
 // xid, as a client does on a new connection) through another gets the original reply, while the
-// clients of the other director see nothing at all.
+// clients of the other director see nothing at all. An export created through the API is
+// mountable through either director as soon as the API has answered.
 // Method: the cluster harness (PostgreSQL, Redis, admin-api, two movers, director A) plus a
 // second director B made here; a verifying workload through B for the whole test; raw RPC calls
 // with chosen xids through A and B; A killed with SIGKILL, once after a reply and then with calls
@@ -126,4 +127,26 @@ describe('two load directors in front of one cluster', () => {
     expect(report.files).toBeGreaterThan(0);
     expect(report.maxCallMs).toBeLessThan(2000);
   }, 180_000);
+
+  it('mount a new export the moment the API has answered, whichever mover owns it', async () => {
+    // A second filesystem, so the two are owned by different movers: a director that sent a MNT
+    // of a path it has not heard of to "any mover" would reach the wrong one for one of them.
+    const second = await c.createExportedFilesystem('second', 1024 ** 3);
+    const rows = await c.waitSettled((r) => r.length === 2);
+    expect(new Set(rows.map((r) => r.owner)).size).toBe(2);
+    const ids = new Map<string, string>(((await c.api('GET', '/filesystems')).items as Array<{ id: string; fsid: number | string }>).map((f) => [String(f.fsid), f.id]));
+    for (const [i, row] of rows.entries()) {
+      for (const [d, port] of [['a', c.directorPort], ['b', portB]] as const) {
+        // Neither the directors' routes nor the owner's export table need have heard of the new
+        // path yet (its notification is on its way): both load theirs again for a MNT of it.
+        const newPath = `/now-${i}-${d}`;
+        await c.api('POST', '/exports', { filesystemId: ids.get(row.fsid), path: newPath, clients: ['127.0.0.0/8'], access: 'rw', rootSquash: false, secure: false });
+        const client = await Nfs3Client.mount('127.0.0.1', port, newPath, { timeoutMs: 10_000 });
+        await client.close();
+      }
+    }
+    // A path that is nowhere is still MNT3ERR_NOENT (after the directors' load), not a hang.
+    await expect(Nfs3Client.mount('127.0.0.1', portB, '/never-exported', { timeoutMs: 10_000 })).rejects.toThrow(/MNT: nfsstat3 2/);
+    expect(second.path).toBe('/second');
+  }, 60_000);
 });

@@ -329,6 +329,10 @@ export class MoverStorageHost implements StorageHost {
     this.requireNfs().setExports(exports.map((e) => ({ ...e, clients: [...e.clients] })));
   }
 
+  setExportRefresher(refresh: () => Promise<void>): void {
+    this.requireNfs().setExportRefresher(refresh);
+  }
+
   servedFilesystems(): bigint[] {
     return [...this.served.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }

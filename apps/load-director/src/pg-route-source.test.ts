@@ -1,11 +1,12 @@
 // Goal: PgRouteSource serves exactly the contract's routes (serving, unexpired leases by the
-// database clock; export paths), reloads on a routes.changed event well before its poll, and
+// database clock; export paths), reloads on routes.changed and exports.changed events well
+// before its poll, and
 // keeps the last table while loads fail. Method: a fresh database on the real
 // PostgreSQL with the control plane's migrations, the real Redis event bus, rows changed by SQL.
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDataSource, RedisEventBus, runMigrations } from '@ferry/control';
+import { createDataSource, EVENT_TOPICS, RedisEventBus, runMigrations } from '@ferry/control';
 import { createTestDatabase, type TestDatabase } from '../../../libs/control/src/testing/test-database';
 import { PgRouteSource, ROUTES_CHANGED_TOPIC } from './pg-route-source';
 import type { RelayLogger } from './relay';
@@ -89,6 +90,29 @@ describe('PgRouteSource', () => {
       expect(src.refreshCount - before).toBeLessThanOrEqual(2); // concurrent asks share loads
       expect(changes).toBe(1);
     } finally {
+      await src.close();
+      await publisher.close();
+    }
+  });
+
+  it('learns a new export path on an exports.changed event, well before its poll', async () => {
+    const channelPrefix = `ferry.test.${randomBytes(4).toString('hex')}.`;
+    const events = new RedisEventBus({ redisUrl: REDIS_URL, channelPrefix });
+    const publisher = new RedisEventBus({ redisUrl: REDIS_URL, channelPrefix });
+    const src = new PgRouteSource({ databaseUrl: db.url, pollMs: 60_000, logger: QUIET, events });
+    await src.start();
+    try {
+      expect(src.current().exports.has('/a2')).toBe(false);
+      await sql.query(`INSERT INTO exports (filesystem_id, path, clients) VALUES ($1, '/a2', '["*"]')`, [ids.a]);
+      const t0 = Date.now();
+      await publisher.publish(EVENT_TOPICS.exportsChanged, {});
+      while (!src.current().exports.has('/a2')) {
+        if (Date.now() - t0 > 5000) throw new Error('no reload after the event');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(src.current().exports.get('/a2')).toBe(11n);
+    } finally {
+      await sql.query(`DELETE FROM exports WHERE path = '/a2'`);
       await src.close();
       await publisher.close();
     }

@@ -7,9 +7,10 @@
  * and every caller of refresh() waits for a load that started after its call. A failed load
  * keeps the previous table (a control-plane outage must not drop routes that still work: the
  * movers fence themselves when their leases lapse) and is retried at the next poll. Loads
- * happen on `routes.changed` events (Redis), on demand, and every pollMs.
+ * happen on `routes.changed` and `exports.changed` events (Redis), on demand, and every pollMs.
  */
 import { Pool } from 'pg';
+import { EVENT_TOPICS } from '@ferry/control';
 import { buildRouteTable, EMPTY_ROUTES, sameRoutes, type RouteSource, type RouteTable } from './routes';
 import type { RelayLogger } from './relay';
 
@@ -61,6 +62,8 @@ export class PgRouteSource implements RouteSource {
   async start(): Promise<void> {
     if (this.opts.events) {
       this.opts.events.subscribe(ROUTES_CHANGED_TOPIC, () => void this.refresh('routes.changed event').catch(() => undefined));
+      // Export paths are part of the table: a new export is routable without waiting for a poll.
+      this.opts.events.subscribe(EVENT_TOPICS.exportsChanged, () => void this.refresh('exports.changed event').catch(() => undefined));
       await this.opts.events.connect?.();
     }
     // The first load may fail (database still starting): the poll retries, /readyz says so.

@@ -321,6 +321,39 @@ describe('Relay', () => {
     expect(served(await c.reply(1)).mover).toBe('b'); // still b's answer
   });
 
+  it('sends a MNT of a path it does not know only after a route load that started after it', async () => {
+    // An export created a moment ago may not be in the table yet: the MNT waits for one load
+    // (which finds it, and the MNT goes to its owner b, not to any mover). A path still unknown
+    // after its load goes to any mover, which answers MNT3ERR_NOENT as it would directly.
+    const a = await startMover('a');
+    const b = await startMover('b');
+    let table: RouteTable = buildRouteTable([[7n, { host: '127.0.0.1', port: b.port }]], [], [{ host: '127.0.0.1', port: a.port }]);
+    const listeners: Array<() => void> = [];
+    const loads: Array<() => void> = [];
+    const routes: RouteSource = {
+      current: () => table,
+      refresh: () => new Promise<void>((r) => loads.push(r)),
+      onChange: (l) => void listeners.push(l),
+      start: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      refreshCount: 0,
+    };
+    await startRelay(routes).then(async ({ port }) => {
+      const c = new Client(port);
+      c.socket.write(Buffer.concat([mntCall(1, '/new'), mntCall(2, '/none')]));
+      while (loads.length < 2) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(a.calls.length + b.calls.length).toBe(0); // both wait for their loads
+      table = buildRouteTable([[7n, { host: '127.0.0.1', port: b.port }]], [['/new', 7n]], [{ host: '127.0.0.1', port: a.port }]);
+      for (const done of loads.splice(0)) done();
+      for (const l of listeners) l();
+      const r1 = await c.reply(1);
+      expect([r1.uint(), r1.string(9), r1.string(99)]).toEqual([0, 'b', '/new']);
+      const r2 = await c.reply(2);
+      expect([r2.uint(), r2.string(9), r2.string(99)]).toEqual([0, 'b', '/none']); // any mover: the one this client has a connection to
+    });
+  });
+
   it('closes the client connection when a MNT finds no owner within the hold', async () => {
     const { port, relay } = await startRelay(new StaticRouteSource('export:/x=3,1=127.0.0.1:9'), { holdMs: 200 });
     const c = new Client(port);

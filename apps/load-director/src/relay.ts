@@ -100,6 +100,12 @@ class PendingCall {
   holdSinceMs = -1;
   /** Not retried before this (after a JUKEBOX, so an owner that is not ready is not hammered). */
   retryAtMs = 0;
+  /**
+   * MNT/UMNT of a path the route table does not know: the number of the route load it waits
+   * for (0: none asked yet). It goes to any mover (which answers MNT3ERR_NOENT) only once that
+   * load, started after the call arrived, has finished without the path.
+   */
+  pathLoad = 0;
 
   constructor(
     readonly client: ClientConn,
@@ -205,6 +211,9 @@ export class Relay {
     else this.polling = false;
   };
   private lastRefreshAskMs = -Infinity;
+  /** Route loads asked for by MNT calls of unknown paths, and the last of them finished. */
+  private pathLoadsAsked = 0;
+  private pathLoadsDone = 0;
   private closing = false;
   private closePromise: Promise<void> | undefined;
 
@@ -414,14 +423,37 @@ export class Relay {
       mover = table.owners.get(call.fsid);
     } else if (call.verdict === Verdict.ExportPath) {
       const fsid = table.exports.get(normalizePath(call.path));
-      // An unknown path goes to any mover, which answers MNT3ERR_NOENT as it would directly.
-      if (fsid === undefined) return this.anyMover(call.client, now);
+      if (fsid === undefined) {
+        // The export may be newer than this table (created a moment ago): wait for one load
+        // that starts now. A path still unknown after it goes to any mover, which answers
+        // MNT3ERR_NOENT as it would directly.
+        if (call.pathLoad === 0) call.pathLoad = this.loadForPath();
+        if (call.pathLoad > this.pathLoadsDone) return undefined;
+        return this.anyMover(call.client, now);
+      }
       mover = table.owners.get(fsid);
     } else {
       return this.anyMover(call.client, now);
     }
     if (mover === undefined || this.isDown(mover, now)) return undefined;
     return mover;
+  }
+
+  /**
+   * Asks for a route load for calls naming an unknown export path and returns its number; the
+   * held calls are retried when it settles (loaded or failed: a failed load does not hold a MNT
+   * for longer, the mover answers from its own table). Concurrent asks share the source's loads.
+   */
+  private loadForPath(): number {
+    const n = ++this.pathLoadsAsked;
+    this.routes
+      .refresh('MNT of an unknown export path')
+      .catch((err: unknown) => this.logger.debug({ err }, 'route refresh failed'))
+      .finally(() => {
+        if (n > this.pathLoadsDone) this.pathLoadsDone = n;
+        if (!this.closing) this.retryHeld();
+      });
+    return n;
   }
 
   /** A live mover, preferring one this client already has a connection to. */

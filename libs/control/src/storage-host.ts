@@ -74,5 +74,11 @@ export interface StorageHost {
   fsck(fsid: bigint, progress: Progress, signal: AbortSignal): Promise<FsckReport>;
   /** Replaces the export table served to NFS clients; takes effect for the next call. */
   setExports(exports: ExportRecord[]): void;
+  /**
+   * How the NFS service asks for the export table to be loaded again when a MNT names a path it
+   * does not hold (an export created a moment ago): `refresh` resolves once a load that started
+   * after the call has been applied with setExports. Hosts that serve no NFS leave it out.
+   */
+  setExportRefresher?(refresh: () => Promise<void>): void;
   servedFilesystems(): bigint[];
 }

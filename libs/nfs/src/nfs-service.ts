@@ -87,12 +87,17 @@ export interface NfsServiceOptions {
    * one recorded afterwards (`recordReply`) waits for `FileSystem.repliesDurable`.
    */
   durableReplies?: boolean;
+  /** See setExportRefresher. */
+  refreshExports?: () => Promise<void>;
+  /** How long a MNT of an unknown path waits for refreshExports (default 3000 ms). */
+  exportRefreshWaitMs?: number;
 }
 
 export const DEFAULT_MAX_IO_BYTES = 1024 * 1024;
 const REFUSAL_LOG_KEYS_MAX = 10_000;
 /** RFC 5531 appendix A: the flavors MNT offers (AUTH_SYS; AUTH_NONE callers are squashed anyway). */
 const MOUNT_AUTH_FLAVORS = [AuthFlavor.AUTH_SYS as number];
+const DEFAULT_EXPORT_REFRESH_WAIT_MS = 3000;
 
 class CallContext implements NfsCallContext {
   private attr0: Attr | undefined;
@@ -180,6 +185,8 @@ async function tryGetattr(fs: FileSystem, file: FileRef): Promise<Attr | undefin
 export class NfsService {
   private readonly filesystems: Map<bigint, FileSystem>;
   private table: ExportTable;
+  private refreshExports: (() => Promise<void>) | undefined;
+  private readonly exportRefreshWaitMs: number;
   private readonly codec: FileHandleCodec;
   private readonly logger: NfsLogger;
   private readonly stats: NfsStats | undefined;
@@ -210,6 +217,8 @@ export class NfsService {
     this.drcOther = new DuplicateRequestCache(this.drcOptions);
     this.servedElsewhere = opts.servedElsewhere;
     this.durableReplies = opts.durableReplies ?? false;
+    this.refreshExports = opts.refreshExports;
+    this.exportRefreshWaitMs = opts.exportRefreshWaitMs ?? DEFAULT_EXPORT_REFRESH_WAIT_MS;
     this.random = opts.random ?? randomBytes;
     this.table = this.buildTable(opts.exports);
     this.programList = [this.mountProgram(), this.nfsProgram()];
@@ -218,6 +227,18 @@ export class NfsService {
 
   programs(): RpcProgram[] {
     return this.programList;
+  }
+
+  /**
+   * How a MNT of a path the export table does not hold asks for the table to be loaded again
+   * (and applied with setExports) before it answers MNT3ERR_NOENT: `refresh` resolves once a
+   * load that started after the call has been applied. An export created a moment ago is then
+   * mountable as soon as the request that created it has committed, without waiting for the
+   * change notification. The wait is bounded (exportRefreshWaitMs); a failed or slow load answers
+   * from the table as it is.
+   */
+  setExportRefresher(refresh: (() => Promise<void>) | undefined): void {
+    this.refreshExports = refresh;
   }
 
   /** Applies to the next call. */
@@ -392,9 +413,20 @@ export class NfsService {
     };
   }
 
-  private mnt(call: RpcCall, reply: XdrWriter): void {
+  private mnt(call: RpcCall, reply: XdrWriter): void | Promise<void> {
     const path = readDirpath(call.args);
     call.args.expectEnd();
+    const refresh = this.refreshExports;
+    if (refresh === undefined || this.table.byExportPath(path) !== undefined) return this.mntPath(path, call, reply);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((r) => (timer = setTimeout(r, this.exportRefreshWaitMs)));
+    return Promise.race([refresh().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not reload the export table for a MNT')), waited]).then(() => {
+      clearTimeout(timer);
+      this.mntPath(path, call, reply);
+    });
+  }
+
+  private mntPath(path: string, call: RpcCall, reply: XdrWriter): void {
     const e = this.table.byExportPath(path);
     if (e === undefined) {
       writeMountres3(reply, { fhs_status: MountStat3.MNT3ERR_NOENT });

@@ -7,9 +7,10 @@
  *   export. From then on the database is the source of truth and `exports.json` is not read again.
  * - This process is a row in `movers` (named by FERRY_MOVER_NAME, default the host name) with a
  *   heartbeat on the database clock every 5 s, and owns every filesystem of its pool.
- * - Exports: the export table is reloaded from the database on `exports.changed` and every 30 s
- *   (a lost event only delays a change), and handed to the NFS service, which applies it to the
- *   next call.
+ * - Exports: the export table is reloaded from the database on `exports.changed`, every 30 s
+ *   (a lost event only delays a change) and when a MNT names a path the table does not hold (so a
+ *   new export is mountable as soon as the API has answered), and handed to the NFS service,
+ *   which applies it to the next call.
  * - Filesystems: a `ready` filesystem the mover does not serve (created while the process was
  *   down, or after a restore) is opened; `filesystems.changed` and the 30 s timer trigger the check.
  */
@@ -64,6 +65,9 @@ export class ControlSync {
     await this.registerMover();
     await this.seed();
     await this.reload();
+    // A MNT of a path not in the table reloads it first (reload() waits for a load that starts
+    // after the call), so an export is mountable the moment the API has answered.
+    this.opts.host.setExportRefresher?.(() => this.reload());
     this.opts.events.subscribe(EVENT_TOPICS.exportsChanged, () => void this.reload());
     this.opts.events.subscribe(EVENT_TOPICS.filesystemsChanged, () => void this.reload());
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);

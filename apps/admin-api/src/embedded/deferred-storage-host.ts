@@ -44,6 +44,9 @@ export class DeferredStorageHost implements StorageHost {
   setExports(exports: ExportRecord[]): void {
     this.host().setExports(exports);
   }
+  setExportRefresher(refresh: () => Promise<void>): void {
+    this.host().setExportRefresher?.(refresh);
+  }
   servedFilesystems(): bigint[] {
     return this.host().servedFilesystems();
   }

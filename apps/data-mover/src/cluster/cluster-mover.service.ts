@@ -132,6 +132,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
     this.nfs = nfs;
     this.storageHost.attach(this.pool, nfs);
     await this.reloadExports();
+    nfs.setExportRefresher(() => this.reloadExports());
     this.events?.subscribe(EVENT_TOPICS.exportsChanged, () => void this.reloadExports());
     this.events?.subscribe(EVENT_TOPICS.filesystemsChanged, () => void this.reloadExports());
     const reload = (): void => {
@@ -228,7 +229,29 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
     this.logger.info('stopped cleanly');
   }
 
-  private async reloadExports(): Promise<void> {
+  /**
+   * Loads the export table (and the cluster's filesystems) again. One load runs at a time, so an
+   * older table never replaces a newer one; a call during a load runs one more afterwards and
+   * waits for it, so every caller waits for a load that started after its call (what the NFS
+   * service's MNT of an unknown path relies on).
+   */
+  private reloadExports(): Promise<void> {
+    if (this.exportsLoading) {
+      this.exportsAgain = true;
+      return this.exportsLoading;
+    }
+    this.exportsLoading = (async () => {
+      do {
+        this.exportsAgain = false;
+        await this.loadExportsOnce();
+      } while (this.exportsAgain && !this.stopping);
+    })().finally(() => (this.exportsLoading = undefined));
+    return this.exportsLoading;
+  }
+  private exportsLoading: Promise<void> | undefined;
+  private exportsAgain = false;
+
+  private async loadExportsOnce(): Promise<void> {
     if (!this.ds || !this.nfs || this.stopping) return;
     try {
       const exports = await loadExportRecords(this.ds);

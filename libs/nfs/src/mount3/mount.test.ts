@@ -144,6 +144,34 @@ describe('MNT', () => {
     expect((await mnt(h, '/other')).fhs_status).toBe(MountStat3.MNT3ERR_NOENT);
   });
 
+  it('loads the export table again before answering NOENT for a path it does not hold', async () => {
+    // An export created a moment ago: the refresher loads it, and the MNT that asked succeeds.
+    let loads = 0;
+    let h!: Harness;
+    h = new Harness([], {
+      refreshExports: async () => {
+        loads++;
+        h.service.setExports([defaultExport({ path: '/new' })]);
+      },
+    });
+    expect((await mnt(h, '/new')).fhs_status).toBe(MountStat3.MNT3_OK);
+    expect(loads).toBe(1);
+    expect((await mnt(h, '/new')).fhs_status).toBe(MountStat3.MNT3_OK); // known now: no load
+    expect(loads).toBe(1);
+    expect((await mnt(h, '/still-nothing')).fhs_status).toBe(MountStat3.MNT3ERR_NOENT);
+    expect(loads).toBe(2);
+  });
+
+  it('answers NOENT when the export table cannot be loaded, or not in time', async () => {
+    const failing = new Harness([], { refreshExports: () => Promise.reject(new Error('database down')) });
+    expect((await mnt(failing, '/fs')).fhs_status).toBe(MountStat3.MNT3ERR_NOENT);
+    expect(failing.logs.some((l) => l.level === 'warn' && l.msg === 'could not reload the export table for a MNT')).toBe(true);
+    const hanging = new Harness([], { refreshExports: () => new Promise(() => {}), exportRefreshWaitMs: 50 });
+    const t0 = Date.now();
+    expect((await mnt(hanging, '/fs')).fhs_status).toBe(MountStat3.MNT3ERR_NOENT);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('refuses a path over MNTPATHLEN as malformed', async () => {
     const h = new Harness();
     await expect(rawCall(h.mount, 1, dirpath('/'.repeat(1025)))).rejects.toBeInstanceOf(XdrError);

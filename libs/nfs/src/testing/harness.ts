@@ -82,7 +82,7 @@ export class Harness {
   readonly mount: RpcProgram;
   readonly nfs: RpcProgram;
 
-  constructor(exports: ExportConfig[] = [defaultExport()], opts: { maxIoBytes?: number } = {}) {
+  constructor(exports: ExportConfig[] = [defaultExport()], opts: { maxIoBytes?: number; refreshExports?: () => Promise<void>; exportRefreshWaitMs?: number } = {}) {
     const clock = (): number => (this.clockMs += 1000);
     this.fs = new MemoryFileSystem({ fsid: FSID, clock });
     const log = (level: LogLine['level']) => (o: object, msg?: string) => void this.logs.push({ level, o, msg });
@@ -94,6 +94,8 @@ export class Harness {
       stats: { bytesRead: (n) => void (this.bytes.read += n), bytesWritten: (n) => void (this.bytes.written += n) },
       clock,
       maxIoBytes: opts.maxIoBytes,
+      refreshExports: opts.refreshExports,
+      exportRefreshWaitMs: opts.exportRefreshWaitMs,
     });
     const [mount, nfs] = this.service.programs();
     this.mount = mount as RpcProgram;
