@@ -4,8 +4,9 @@
  * FERRY_MOVER_NAME, FERRY_POOL_DEVICES, FERRY_HANDLE_KEY_FILE, FERRY_ADVERTISE_ADDRESS,
  * FERRY_LEASE_MS). SIGTERM hands every filesystem over (flush, release) before exiting.
  */
-// Before anything touches libuv's thread pool: fenced writes must never queue in it (see
-// cluster/fenced-space.ts); 64 threads, of which fenced spaces use at most 48 at once.
+// Before anything touches libuv's thread pool: a mover serves several filesystems, and with the
+// default 4 threads one filesystem's large writes would hold up another's log writes. (Fencing
+// does not depend on it: writes are checked in the pool thread, cluster/fenced-space.ts.)
 process.env.UV_THREADPOOL_SIZE ??= '64';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';

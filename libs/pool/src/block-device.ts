@@ -1,3 +1,5 @@
+import type { WriteFence } from './write-fence';
+
 /**
  * A block device as the pool sees it: a fixed-size byte range with positional I/O and a
  * durability barrier. Implementations: a regular file or a block device (file-device.ts), and
@@ -12,14 +14,18 @@ export interface BlockDevice {
   readonly sizeBytes: number;
   /** Reads exactly buf.length bytes at `pos` (throws on a short read inside the device). */
   read(buf: Buffer, pos: number): Promise<void>;
-  write(buf: Buffer, pos: number): Promise<void>;
+  /**
+   * With a fence, each piece of the write starts only while the fence is open, checked when it
+   * starts (FenceClosedError otherwise; see write-fence.ts).
+   */
+  write(buf: Buffer, pos: number, fence?: WriteFence): Promise<void>;
   /**
    * A write that is durable when it resolves (one device round trip instead of write + sync;
    * a file opened O_DSYNC). It is no barrier: other writes not covered by a completed sync stay
    * as volatile as they were (a device may happen to persist them, nobody may count on it).
    * While it is in flight a crash may drop or tear it like any write.
    */
-  writeDurable(buf: Buffer, pos: number): Promise<void>;
+  writeDurable(buf: Buffer, pos: number, fence?: WriteFence): Promise<void>;
   sync(): Promise<void>;
   close(): Promise<void>;
 }
@@ -40,6 +46,12 @@ export interface Space {
   writeDurable(buf: Buffer, pos: number): Promise<void>;
   /** A barrier over every device this space touches. */
   sync(): Promise<void>;
+  /**
+   * From now on every write and durable write of this space reaches its devices only while
+   * `fence` is open, checked in the IO thread as each write starts (write-fence.ts). Spaces
+   * that cannot enforce it leave the method out.
+   */
+  setWriteFence?(fence: WriteFence): void;
   /**
    * Take one more slice from the pool (durably recorded on the slice before it resolves).
    * Throws PoolFullError when the pool or the filesystem's size limit has no room.

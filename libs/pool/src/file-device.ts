@@ -2,6 +2,8 @@ import { constants as fsConstants, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { BlockDevice } from './block-device';
 import { PoolError, PoolErrorCode } from './errors';
+import { FenceClosedError, fencedIo, type WriteFence } from './write-fence';
+import { getSystemErrorName } from 'node:util';
 
 /**
  * A BlockDevice over a regular file or a block device.
@@ -88,22 +90,32 @@ export class FileDevice implements BlockDevice {
     }
   }
 
-  async write(buf: Buffer, pos: number): Promise<void> {
+  async write(buf: Buffer, pos: number, fence?: WriteFence): Promise<void> {
     this.check(buf, pos, 'write');
     if (this.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, 'device is open read-only', this.path);
-    await this.writeAll(this.handle, buf, pos, 'write');
+    await this.writeAll(this.handle, buf, pos, 'write', fence);
   }
 
-  async writeDurable(buf: Buffer, pos: number): Promise<void> {
+  async writeDurable(buf: Buffer, pos: number, fence?: WriteFence): Promise<void> {
     this.check(buf, pos, 'durable write');
     if (this.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, 'device is open read-only', this.path);
-    if (this.dsync) return this.writeAll(this.dsync, buf, pos, 'durable write');
+    if (this.dsync) return this.writeAll(this.dsync, buf, pos, 'durable write', fence);
     // No O_DSYNC on this OS: write + fdatasync, durable too (and a barrier for more than asked).
-    await this.writeAll(this.handle, buf, pos, 'durable write');
+    await this.writeAll(this.handle, buf, pos, 'durable write', fence);
     await this.sync();
   }
 
-  private async writeAll(handle: FileHandle, buf: Buffer, pos: number, what: string): Promise<void> {
+  private async writeAll(handle: FileHandle, buf: Buffer, pos: number, what: string, fence?: WriteFence): Promise<void> {
+    if (fence) {
+      // The fence is checked in the IO thread before each pwrite (native/fenced_io.c).
+      const status = await fencedIo().fencedWrite(handle.fd, buf, pos, fence.cell);
+      if (status === -1) throw new FenceClosedError();
+      if (status !== 0) {
+        const name = getSystemErrorName(-status);
+        throw deviceError(this.path, `${what} of ${buf.length} bytes at ${pos} failed`, Object.assign(new Error(`${name}: ${what} failed`), { code: name, errno: -status }));
+      }
+      return;
+    }
     let done = 0;
     while (done < buf.length) {
       let n: number;

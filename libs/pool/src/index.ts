@@ -14,6 +14,7 @@ export {
   type PoolStats,
 } from './pool';
 export { PoolSpace } from './space';
+export { FenceClosedError, WriteFence } from './write-fence';
 export { importPool, type ImportedPool } from './import';
 export { CrashDevice, type CrashDeviceOptions, DeviceFaultError } from './testing/crash-device';
 export { seededRandom } from './testing/seeded-random';

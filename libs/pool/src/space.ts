@@ -1,6 +1,7 @@
 import type { BlockDevice, Space } from './block-device';
 import { PoolFullError } from './block-device';
 import { PoolError, PoolErrorCode } from './errors';
+import type { WriteFence } from './write-fence';
 
 /**
  * A filesystem's address space over its slices.
@@ -56,6 +57,8 @@ export interface SpaceHost {
 type IoOp = 'read' | 'write' | 'durable';
 
 export class PoolSpace implements Space {
+  private fence: WriteFence | undefined;
+
   constructor(
     private readonly host: SpaceHost,
     private readonly fs: FsRecord,
@@ -66,6 +69,10 @@ export class PoolSpace implements Space {
 
   get fsId(): bigint {
     return this.fs.fsId;
+  }
+
+  setWriteFence(fence: WriteFence): void {
+    this.fence = fence;
   }
 
   get sliceCount(): number {
@@ -155,7 +162,7 @@ export class PoolSpace implements Space {
     if (op === 'read') return s.device.read(buf, devicePos);
     if (op === 'durable') {
       try {
-        await s.device.writeDurable(buf, devicePos);
+        await s.device.writeDurable(buf, devicePos, this.fence);
       } catch (err) {
         this.fs.dirty.add(s.device);
         throw err;
@@ -163,7 +170,7 @@ export class PoolSpace implements Space {
       return;
     }
     try {
-      await s.device.write(buf, devicePos);
+      await s.device.write(buf, devicePos, this.fence);
     } finally {
       // Even a failed write may have reached the device in part, so it is owed a sync too.
       this.fs.dirty.add(s.device);

@@ -1,113 +1,145 @@
 /**
- * Goal: a fenced space writes only under a live lease, and a write never waits between its check
- * and its issue: past the deadline writes wait for a renewal, after a loss they fail and nothing
- * reaches the device, and the IO gate never admits more requests than its limit (a write that
- * waited for the gate is checked again when admitted).
- * Method: a recording in-memory Space (a unit-test double) under FencedSpace with a LeaseFence
- * driven by hand.
+ * Goal: a fenced space writes only under a live lease: past the deadline writes wait for a
+ * renewal, after a loss they fail and nothing reaches the device; the deadline is checked when
+ * each write starts on its device (not when it was queued), and a write the device refused for
+ * the fence waits for a renewal and is written then; idle() waits for IO already issued.
+ * Method: a PoolSpace over MemoryDevices (unit-test doubles that check the WriteFence as a
+ * FileDevice's IO thread does; libs/pool/src/write-fence.test.ts covers the native check) under
+ * FencedSpace, with a LeaseFence driven by hand. A device wrapper delays writes so a write can be
+ * queued while the lease is valid and start after it is gone.
  */
 import { describe, expect, it } from 'vitest';
-import type { Space } from '@ferry/pool';
-import { FencedError, FencedSpace, IoGate, LeaseFence } from './fenced-space';
+import { MemoryDevice, Pool, type BlockDevice, type Space, type WriteFence } from '@ferry/pool';
+import { FencedError, FencedSpace, LeaseFence } from './fenced-space';
 
-class RecordingSpace implements Space {
-  readonly sizeBytes = 1 << 20;
-  readonly sliceDataBytes = 1 << 20;
-  writes: number[] = [];
-  active = 0;
-  maxActive = 0;
-  private async io(pos: number | undefined): Promise<void> {
-    this.active++;
-    this.maxActive = Math.max(this.maxActive, this.active);
-    await new Promise((r) => setTimeout(r, 2));
-    if (pos !== undefined) this.writes.push(pos);
-    this.active--;
+const SLICE = 4 << 20;
+
+/** A device whose writes wait for `gate` before they start (a thread pool that is slow to run them). */
+class SlowDevice implements BlockDevice {
+  gate: Promise<void> = Promise.resolve();
+  constructor(readonly inner: MemoryDevice) {}
+  get path(): string {
+    return this.inner.path;
   }
-  read(): Promise<void> {
-    return this.io(undefined);
+  get sizeBytes(): number {
+    return this.inner.sizeBytes;
   }
-  write(_b: Buffer, pos: number): Promise<void> {
-    return this.io(pos);
+  read(buf: Buffer, pos: number): Promise<void> {
+    return this.inner.read(buf, pos);
   }
-  writeDurable(_b: Buffer, pos: number): Promise<void> {
-    return this.io(pos);
+  async write(buf: Buffer, pos: number, fence?: WriteFence): Promise<void> {
+    await this.gate;
+    return this.inner.write(buf, pos, fence);
+  }
+  async writeDurable(buf: Buffer, pos: number, fence?: WriteFence): Promise<void> {
+    await this.gate;
+    return this.inner.writeDurable(buf, pos, fence);
   }
   sync(): Promise<void> {
-    return this.io(undefined);
+    return this.inner.sync();
   }
-  grow(): Promise<void> {
-    return this.io(undefined);
+  close(): Promise<void> {
+    return this.inner.close();
   }
+}
+
+async function setup(): Promise<{ space: Space; device: SlowDevice; pool: Pool }> {
+  const device = new SlowDevice(new MemoryDevice(8 * SLICE + (1 << 20)));
+  const pool = await Pool.createOnDevices([device], { sliceBytes: SLICE });
+  const space = await pool.createSpace(7n, { maxBytes: 2 * SLICE });
+  return { space, device, pool };
+}
+
+async function readBack(space: Space, pos: number): Promise<number> {
+  const b = Buffer.alloc(1);
+  await space.read(b, pos);
+  return b[0]!;
 }
 
 describe('FencedSpace', () => {
   it('writes under a live lease, waits past the deadline until renewed, fails once lost', async () => {
-    const inner = new RecordingSpace();
+    const { space: inner } = await setup();
     const fence = new LeaseFence(7n, 1n);
-    const space = new FencedSpace(inner, fence, new IoGate(4));
+    const space = new FencedSpace(inner, fence);
     fence.renewed(performance.now(), 10_000);
-    await space.write(Buffer.alloc(1), 1);
-    expect(inner.writes).toEqual([1]);
+    await space.write(Buffer.from([1]), 1);
+    expect(await readBack(inner, 1)).toBe(1);
 
-    fence.deadline = performance.now() - 1; // the lease ran out (no renewal yet)
+    fence.expire(); // the deadline passed (no renewal yet)
     let done = false;
-    const waiting = space.writeDurable(Buffer.alloc(1), 2).then(() => (done = true));
+    const waiting = space.writeDurable(Buffer.from([2]), 2).then(() => (done = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(done).toBe(false);
-    expect(inner.writes).toEqual([1]);
+    expect(await readBack(inner, 2)).toBe(0);
     fence.renewed(performance.now(), 10_000);
     await waiting;
-    expect(inner.writes).toEqual([1, 2]);
+    expect(await readBack(inner, 2)).toBe(2);
 
-    fence.deadline = performance.now() - 1;
-    const refused = space.write(Buffer.alloc(1), 3);
+    fence.expire();
+    const refused = space.write(Buffer.from([3]), 3);
     fence.lose();
     await expect(refused).rejects.toBeInstanceOf(FencedError);
     await expect(space.sync()).rejects.toBeInstanceOf(FencedError);
     await expect(space.grow()).rejects.toBeInstanceOf(FencedError);
-    await space.read(Buffer.alloc(1), 0); // reads are never fenced
-    expect(inner.writes).toEqual([1, 2]);
+    expect(await readBack(space, 3)).toBe(0); // reads are never fenced
   });
 
-  it('admits at most the gate limit, and checks a queued write again when admitted', async () => {
-    const inner = new RecordingSpace();
+  it('checks the deadline when a queued write starts: one queued under the lease never lands after it', async () => {
+    const { space: inner, device } = await setup();
     const fence = new LeaseFence(7n, 1n);
+    const space = new FencedSpace(inner, fence);
     fence.renewed(performance.now(), 10_000);
-    const gate = new IoGate(3);
-    const space = new FencedSpace(inner, fence, gate);
-    const all = Array.from({ length: 20 }, (_, i) => (i % 2 ? space.write(Buffer.alloc(1), i) : space.read(Buffer.alloc(1), i)));
-    await Promise.all(all);
-    expect(inner.maxActive).toBe(3);
-    expect(gate.inUse).toBe(0);
-
-    // Fill the gate, queue a write behind it, then lose the lease: the queued write never issues.
-    const blockers = [space.read(Buffer.alloc(1), 0), space.read(Buffer.alloc(1), 0), space.read(Buffer.alloc(1), 0)];
-    const queued = space.write(Buffer.alloc(1), 99).then(
-      () => 'issued',
+    // Queued while the lease is valid; the thread pool runs it only later (a stopped process).
+    let run!: () => void;
+    device.gate = new Promise((r) => (run = r));
+    const queued = space.write(Buffer.from([9]), 99).then(
+      () => 'written',
       (err: unknown) => err,
     );
-    fence.deadline = performance.now() - 1;
-    fence.lose();
-    await Promise.all(blockers);
+    fence.lose(); // meanwhile the lease went to another mover
+    run();
     expect(await queued).toBeInstanceOf(FencedError);
-    expect(inner.writes).not.toContain(99);
-    expect(gate.inUse).toBe(0);
+    expect(await readBack(inner, 99)).toBe(0);
+  });
+
+  it('writes a write the device refused for the fence once the lease is renewed', async () => {
+    const { space: inner, device } = await setup();
+    const fence = new LeaseFence(7n, 1n);
+    const space = new FencedSpace(inner, fence);
+    fence.renewed(performance.now(), 10_000);
+    let run!: () => void;
+    device.gate = new Promise((r) => (run = r));
+    const queued = space.writeDurable(Buffer.from([5]), 50);
+    fence.expire(); // the deadline passes while it is queued; the renewal comes late
+    run();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await readBack(inner, 50)).toBe(0);
+    fence.renewed(performance.now(), 10_000);
+    await queued;
+    expect(await readBack(inner, 50)).toBe(5);
   });
 
   it('idle() waits for the IO already issued (the hand-over releases the lease only after it)', async () => {
-    const inner = new RecordingSpace();
+    const { space: inner, device } = await setup();
     const fence = new LeaseFence(7n, 1n);
     fence.renewed(performance.now(), 10_000);
-    const space = new FencedSpace(inner, fence, new IoGate(8));
+    const space = new FencedSpace(inner, fence);
     await space.idle(); // nothing in flight
-    const writes = [space.write(Buffer.alloc(1), 1), space.writeDurable(Buffer.alloc(1), 2)];
-    fence.lose();
+    let run!: () => void;
+    device.gate = new Promise((r) => (run = r));
+    const writes = [space.write(Buffer.from([1]), 1), space.writeDurable(Buffer.from([2]), 2)];
     let idle = false;
     const waited = space.idle().then(() => (idle = true));
+    await new Promise((r) => setTimeout(r, 10));
     expect(idle).toBe(false);
+    run();
     await Promise.all(writes);
     await waited;
-    expect(inner.writes.sort()).toEqual([1, 2]);
-    expect(inner.active).toBe(0);
+    expect([await readBack(inner, 1), await readBack(inner, 2)]).toEqual([1, 2]);
+  });
+
+  it('refuses a space that cannot check the fence in its devices', () => {
+    const bare = { sizeBytes: 1, sliceDataBytes: 1 } as unknown as Space;
+    expect(() => new FencedSpace(bare, new LeaseFence(7n, 1n))).toThrow(/check the fence/);
   });
 });

@@ -1,21 +1,19 @@
 /**
  * Fencing: a filesystem's space that writes only while this mover's lease on it is valid
- * (ARCHITECTURE "Ownership"). The deadline is measured on this process's monotonic clock from
- * the moment the renewal that granted it was sent, so a process paused past it wakes up already
- * fenced. Past the deadline a write waits for the next renewal: renewed, it goes on (a slow
- * database is a pause, not an error); lost, it fails with FencedError and nothing reaches the
- * device. Reads are never fenced.
+ * (ARCHITECTURE "Ownership", docs/cluster.md "Fencing"). The deadline is measured on this
+ * process's monotonic clock from the moment the renewal that granted it was sent, less a margin,
+ * so it falls before the lease's expiry in the database. Past the deadline a write waits for the
+ * next renewal: renewed, it goes on (a slow database is a pause, not an error); lost, it fails
+ * with FencedError. Reads are never fenced.
  *
- * Checked at the last moment: a write that passed its check must reach the kernel at once, never
- * wait in libuv's thread pool queue, because a process stopped (SIGSTOP, a frozen VM) with
- * writes queued there would run them when it resumes, after a new owner took over. So every
- * device request of fenced spaces goes through IO_GATE, which admits fewer requests than the pool
- * has threads (the cluster mover starts with UV_THREADPOOL_SIZE=64), and a write is checked again
- * when it is admitted, right before it is issued. What remains is the microseconds between that
- * check and the thread entering pwrite: without fencing in the storage itself (SCSI persistent
- * reservations, or disk containers that check the epoch) no process can close it.
+ * The check that counts is made in the IO thread, right before each pwrite: the space's devices
+ * get the lease's WriteFence (libs/pool write-fence.ts, native/fenced_io.c). A process stopped
+ * (SIGSTOP, a frozen VM) with writes queued for libuv's thread pool therefore finds them fenced
+ * when it resumes, instead of running them after a new owner took over. A write refused there
+ * comes back as FenceClosedError and waits for a renewal like any other. The check here, before
+ * the write is queued, only spares the queue writes that would be refused anyway.
  */
-import type { Space } from '@ferry/pool';
+import { FenceClosedError, WriteFence, type Space } from '@ferry/pool';
 
 export class FencedError extends Error {
   readonly code = 'FENCED';
@@ -25,11 +23,16 @@ export class FencedError extends Error {
   }
 }
 
+/** The part of a lease the deadline leaves unused: clock-rate differences, a write in the kernel. */
+export const FENCE_MARGIN = 0.1;
+
 export class LeaseFence {
   /** performance.now() after which writes wait. */
-  deadline = 0;
+  private deadline = 0;
   private lost = false;
   private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  /** What the IO threads check (hrtime nanoseconds; 0 = closed). */
+  readonly writes = new WriteFence();
 
   constructor(
     readonly fsid: bigint,
@@ -43,16 +46,28 @@ export class LeaseFence {
   /** A renewal sent at `sentAt` (performance.now()) succeeded for `leaseMs`. */
   renewed(sentAt: number, leaseMs: number): void {
     if (this.lost) return;
-    this.deadline = Math.max(this.deadline, sentAt + leaseMs);
+    const deadline = sentAt + leaseMs * (1 - FENCE_MARGIN);
+    if (deadline > this.deadline) {
+      this.deadline = deadline;
+      const leftMs = deadline - performance.now();
+      this.writes.setDeadline(process.hrtime.bigint() + BigInt(Math.max(0, Math.floor(leftMs * 1e6))));
+    }
     const w = this.waiters;
     this.waiters = [];
     for (const x of w) x.resolve();
+  }
+
+  /** The deadline passed without a renewal (for tests; time does this by itself). */
+  expire(): void {
+    this.deadline = 0;
+    this.writes.close();
   }
 
   /** The lease is gone (someone else holds a newer epoch, or it was released). */
   lose(): void {
     this.lost = true;
     this.deadline = 0;
+    this.writes.close();
     const w = this.waiters;
     this.waiters = [];
     for (const x of w) x.reject(new FencedError(this.fsid));
@@ -71,39 +86,6 @@ export class LeaseFence {
   }
 }
 
-/** Admits at most `limit` device requests at a time (FIFO), so none queues inside libuv. */
-export class IoGate {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(readonly limit: number) {}
-
-  tryAcquire(): boolean {
-    if (this.active >= this.limit) return false;
-    this.active++;
-    return true;
-  }
-
-  acquire(): Promise<void> {
-    if (this.tryAcquire()) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // the slot passes on
-    else this.active--;
-  }
-
-  get inUse(): number {
-    return this.active;
-  }
-}
-
-/** The thread pool size the cluster mover sets, and the requests admitted at once (two per
- * space request at most: a request that crosses a slice boundary is two device requests). */
-export const UV_THREADS = 64;
-export const IO_GATE = new IoGate(24);
-
 export class FencedSpace implements Space {
   /** Requests issued to the device and not yet completed (writes, syncs, grows and reads). */
   private inFlight = 0;
@@ -112,8 +94,10 @@ export class FencedSpace implements Space {
   constructor(
     private readonly inner: Space,
     private readonly fence: LeaseFence,
-    private readonly gate: IoGate = IO_GATE,
-  ) {}
+  ) {
+    if (!inner.setWriteFence) throw new Error('a fenced space needs a space whose devices check the fence (PoolSpace)');
+    inner.setWriteFence(fence.writes);
+  }
 
   /**
    * Resolves once nothing issued through this space is still running. With the fence lost, no
@@ -128,7 +112,6 @@ export class FencedSpace implements Space {
   private track(p: Promise<void>): Promise<void> {
     this.inFlight++;
     return p.finally(() => {
-      this.gate.release();
       if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     });
   }
@@ -140,8 +123,7 @@ export class FencedSpace implements Space {
     return this.inner.sliceDataBytes;
   }
   read(buf: Buffer, pos: number): Promise<void> {
-    if (this.gate.tryAcquire()) return this.track(this.inner.read(buf, pos));
-    return this.gate.acquire().then(() => this.track(this.inner.read(buf, pos)));
+    return this.track(this.inner.read(buf, pos));
   }
   write(buf: Buffer, pos: number): Promise<void> {
     return this.fenced(() => this.inner.write(buf, pos));
@@ -156,18 +138,25 @@ export class FencedSpace implements Space {
     return this.fenced(() => this.inner.grow());
   }
 
-  /** Checks the lease when the request is admitted, and issues it in the same tick. */
   private fenced(io: () => Promise<void>): Promise<void> {
-    if (this.fence.writableNow() && this.gate.tryAcquire()) return this.track(io());
+    if (this.fence.writableNow()) return this.track(io()).catch((err: unknown) => this.refused(err, io));
     return this.slow(io);
+  }
+
+  /** The IO thread found the fence closed: wait for a renewal (or the loss) and write again. */
+  private refused(err: unknown, io: () => Promise<void>): Promise<void> {
+    if (err instanceof FenceClosedError) return this.slow(io);
+    throw err;
   }
 
   private async slow(io: () => Promise<void>): Promise<void> {
     for (;;) {
       await this.fence.check(); // waits for a renewal; throws FencedError once lost
-      await this.gate.acquire();
-      if (this.fence.writableNow()) return this.track(io());
-      this.gate.release();
+      try {
+        return await this.track(io());
+      } catch (err) {
+        if (!(err instanceof FenceClosedError)) throw err;
+      }
     }
   }
 }

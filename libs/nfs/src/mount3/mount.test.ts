@@ -147,8 +147,7 @@ describe('MNT', () => {
   it('loads the export table again before answering NOENT for a path it does not hold', async () => {
     // An export created a moment ago: the refresher loads it, and the MNT that asked succeeds.
     let loads = 0;
-    let h!: Harness;
-    h = new Harness([], {
+    const h: Harness = new Harness([], {
       refreshExports: async () => {
         loads++;
         h.service.setExports([defaultExport({ path: '/new' })]);

@@ -1,3 +1,4 @@
+import { FenceClosedError, type WriteFence } from '../write-fence';
 import type { BlockDevice } from '../block-device';
 import { MemoryDevice } from '../memory-device';
 
@@ -96,12 +97,14 @@ export class CrashDevice implements BlockDevice {
     this.live.copy(buf, 0, pos, pos + buf.length);
   }
 
-  async write(buf: Buffer, pos: number): Promise<void> {
+  async write(buf: Buffer, pos: number, fence?: WriteFence): Promise<void> {
+    if (fence && !fence.isOpenNow()) throw new FenceClosedError();
     this.land(buf, pos, 'write');
   }
 
   /** Counted as a write (failAtWrite applies); durable only once it resolves. */
-  async writeDurable(buf: Buffer, pos: number): Promise<void> {
+  async writeDurable(buf: Buffer, pos: number, fence?: WriteFence): Promise<void> {
+    if (fence && !fence.isOpenNow()) throw new FenceClosedError();
     const w = this.land(buf, pos, 'durable write');
     // In flight: a crash image taken now may drop or tear it.
     await Promise.resolve();

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "fenced_io",
+      "sources": ["fenced_io.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
