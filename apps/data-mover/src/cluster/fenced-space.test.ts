@@ -88,6 +88,8 @@ describe('FencedSpace', () => {
     const { space: inner, device } = await setup();
     const fence = new LeaseFence(7n, 1n);
     const space = new FencedSpace(inner, fence);
+    let noted = 0;
+    fence.onFirstRefusal = () => noted++;
     fence.renewed(performance.now(), 10_000);
     // Queued while the lease is valid; the thread pool runs it only later (a stopped process).
     let run!: () => void;
@@ -100,6 +102,7 @@ describe('FencedSpace', () => {
     run();
     expect(await queued).toBeInstanceOf(FencedError);
     expect(await readBack(inner, 99)).toBe(0);
+    expect([fence.refusedAtDevice, noted]).toEqual([1, 1]);
   });
 
   it('writes a write the device refused for the fence once the lease is renewed', async () => {

@@ -33,6 +33,10 @@ export class LeaseFence {
   private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   /** What the IO threads check (hrtime nanoseconds; 0 = closed). */
   readonly writes = new WriteFence();
+  /** Writes the IO thread refused because they started past the deadline. */
+  refusedAtDevice = 0;
+  /** Called at the first such refusal (the owner logs it: a stall or stop held queued writes). */
+  onFirstRefusal: (() => void) | undefined;
 
   constructor(
     readonly fsid: bigint,
@@ -55,6 +59,10 @@ export class LeaseFence {
     const w = this.waiters;
     this.waiters = [];
     for (const x of w) x.resolve();
+  }
+
+  noteRefusal(): void {
+    if (this.refusedAtDevice++ === 0) this.onFirstRefusal?.();
   }
 
   /** The deadline passed without a renewal (for tests; time does this by itself). */
@@ -145,8 +153,9 @@ export class FencedSpace implements Space {
 
   /** The IO thread found the fence closed: wait for a renewal (or the loss) and write again. */
   private refused(err: unknown, io: () => Promise<void>): Promise<void> {
-    if (err instanceof FenceClosedError) return this.slow(io);
-    throw err;
+    if (!(err instanceof FenceClosedError)) throw err;
+    this.fence.noteRefusal();
+    return this.slow(io);
   }
 
   private async slow(io: () => Promise<void>): Promise<void> {
@@ -156,6 +165,7 @@ export class FencedSpace implements Space {
         return await this.track(io());
       } catch (err) {
         if (!(err instanceof FenceClosedError)) throw err;
+        this.fence.noteRefusal();
       }
     }
   }

@@ -245,6 +245,8 @@ export class Ownership {
     const started = performance.now();
     const fence = new LeaseFence(fsid, epoch);
     fence.renewed(sentAt, this.leaseMs);
+    fence.onFirstRefusal = () =>
+      this.logger.warn({ fsid: fsid.toString(), epoch: epoch.toString() }, 'a write queued under the lease started after its deadline and was refused in the IO thread (the process stalled or was stopped)');
     const h: Held = { fence, state: 'opening', spaces: [] };
     this.held.set(fsid, h);
     let refreshMs = 0;
