@@ -14,6 +14,7 @@ export {
   FILESYSTEM_NAME_PATTERN,
 } from './validation';
 export { EVENT_TOPICS, InProcessEventBus, type EventBus } from './events';
+export { FreshLoad } from './fresh-load';
 export { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus';
 export { redisOptionsFromUrl, redisPrefix, type RedisConnection } from './redis-options';
 export {

@@ -19,6 +19,7 @@ import type { DataSource } from 'typeorm';
 import {
   EVENT_TOPICS,
   ExportEntity,
+  FreshLoad,
   FilesystemEntity,
   MoverEntity,
   PoolEntity,
@@ -52,8 +53,13 @@ export class ControlSync {
   private moverRowId?: string;
   private stopped = false;
   /** Serialises reloads: an event during a reload runs one more reload afterwards. */
-  private reloading?: Promise<void>;
-  private again = false;
+  private readonly reloads = new FreshLoad(
+    () =>
+      this.reloadOnce().catch((err: unknown) =>
+        this.opts.logger.error({ err }, 'reloading the configuration from the control plane failed (retrying on the next event or in 30 s)'),
+      ),
+    () => this.stopped,
+  );
 
   constructor(private readonly opts: ControlSyncOptions) {}
 
@@ -80,7 +86,7 @@ export class ControlSync {
     this.stopped = true;
     clearInterval(this.heartbeat);
     clearInterval(this.resync);
-    await this.reloading?.catch(() => undefined);
+    await this.reloads.current;
   }
 
   private async registerMover(): Promise<void> {
@@ -153,23 +159,7 @@ export class ControlSync {
 
   /** Serves every ready filesystem and applies the database's export table. */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.reloadOnce();
-        } catch (err) {
-          this.opts.logger.error({ err }, 'reloading the configuration from the control plane failed (retrying on the next event or in 30 s)');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.reloading = undefined;
-    });
-    return this.reloading;
+    return this.reloads.run();
   }
 
   private async reloadOnce(): Promise<void> {

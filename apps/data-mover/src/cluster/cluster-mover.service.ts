@@ -21,6 +21,7 @@ import {
   PgPoolCoordinator,
   RedisEventBus,
   createDataSource,
+  FreshLoad,
   loadExportRecords,
   pgPool,
   runMigrations,
@@ -236,20 +237,12 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
    * service's MNT of an unknown path relies on).
    */
   private reloadExports(): Promise<void> {
-    if (this.exportsLoading) {
-      this.exportsAgain = true;
-      return this.exportsLoading;
-    }
-    this.exportsLoading = (async () => {
-      do {
-        this.exportsAgain = false;
-        await this.loadExportsOnce();
-      } while (this.exportsAgain && !this.stopping);
-    })().finally(() => (this.exportsLoading = undefined));
-    return this.exportsLoading;
+    return this.exportLoads.run();
   }
-  private exportsLoading: Promise<void> | undefined;
-  private exportsAgain = false;
+  private readonly exportLoads = new FreshLoad(
+    () => this.loadExportsOnce(),
+    () => this.stopping,
+  );
 
   private async loadExportsOnce(): Promise<void> {
     if (!this.ds || !this.nfs || this.stopping) return;
