@@ -6,7 +6,7 @@
 // raw MOUNT calls from chosen loopback addresses, and the independent test NFS client.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,7 @@ describe('load director in front of a bare mover', () => {
   afterAll(async () => {
     if (director) expect(await director.stop()).toBe(0);
     if (mover) expect(await mover.stop()).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('libnfs clients copy in, list and read back through the director', () => {

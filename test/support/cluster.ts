@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../../libs/control/src/testing/test-database';
@@ -221,10 +222,15 @@ export class Cluster {
     throw new Error(`cluster did not settle: ${JSON.stringify(rows)}`);
   }
 
+  /**
+   * Stops every process and drops the database. The pool file (hundreds of MB after a busy
+   * test) is removed unless FERRY_KEEP_POOL=1; the logs stay in `dir`.
+   */
   async stop(): Promise<void> {
     await this.director?.stop().catch(() => undefined);
     await Promise.all([...this.movers.values()].map((m) => m.stop().catch(() => undefined)));
     await this.admin?.stop().catch(() => undefined);
     await this.db.drop().catch(() => undefined);
+    if (process.env.FERRY_KEEP_POOL !== '1') await rm(join(this.dir, 'pool'), { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The load director inside Nest: builds the route source (static table or PostgreSQL with
- * Redis events), binds the relay on the NFS port and the portmapper, and on shutdown stops
- * accepting, lets in-flight calls finish (bounded by the relay's grace), then closes.
+ * Redis events), starts the relay in its worker thread (relay-host.ts) on the NFS port, binds
+ * the portmapper, and on shutdown stops accepting, lets in-flight calls finish (bounded by the
+ * relay's grace), then closes. A relay worker that dies ends the process with exit code 1.
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DirectorConfig, Logger } from '@ferry/platform';
@@ -11,7 +12,7 @@ import { RedisEventBus } from '@ferry/control';
 import { PROG_MOUNT, PROG_NFS } from './call-router';
 import { DirectorMetrics } from './director-metrics';
 import { PgRouteSource } from './pg-route-source';
-import { Relay } from './relay';
+import { RelayHost } from './relay-host';
 import { StaticRouteSource, type RouteSource } from './routes';
 import { CONFIG, LOGGER } from './tokens';
 
@@ -22,7 +23,7 @@ const PMAP_PROG = 100000;
 @Injectable()
 export class DirectorService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly routes: RouteSource;
-  readonly relay: Relay;
+  readonly relay: RelayHost;
   readonly metrics: DirectorMetrics;
   private portmapServer?: RpcServer;
   private rpcbindMappings: PortmapMapping[] = [];
@@ -43,13 +44,18 @@ export class DirectorService implements OnApplicationBootstrap, BeforeApplicatio
         events: config.redisUrl ? new RedisEventBus({ redisUrl: config.redisUrl }) : undefined,
       });
     }
-    this.relay = new Relay({
+    this.relay = new RelayHost({
       routes: this.routes,
       holdMs: config.holdMs,
       maxClientBytes: config.maxClientBytes,
       maxRecordBytes: config.maxRecordBytes,
       busyPollUs: config.busyPollUs,
       logger: logger.child({ component: 'relay' }),
+      onDeath: ({ err, code }) => {
+        // No relay behind /healthz would be a director that looks alive and relays nothing.
+        logger.fatal({ err, code }, 'relay worker died: exiting');
+        process.exit(1);
+      },
     });
     this.metrics = new DirectorMetrics(this.relay.stats, this.routes);
   }
@@ -72,6 +78,7 @@ export class DirectorService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {
+    await this.relay.refreshStats();
     this.logger.info({ signal, clients: this.relay.clientCount }, 'shutting down: finishing in-flight calls');
     this.listening = false;
     if (this.rpcbindMappings.length) {

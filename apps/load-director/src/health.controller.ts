@@ -15,16 +15,18 @@ export class HealthController {
 
   /** Ready: the client port is bound and routes are loaded. */
   @Get('readyz')
-  readyz(): { status: string; clients: number; filesystems: number; movers: number } {
+  async readyz(): Promise<{ status: string; clients: number; filesystems: number; movers: number }> {
     const reason = this.director.notReadyReason();
     if (reason) throw new HttpException({ status: 'not ready', reason }, HttpStatus.SERVICE_UNAVAILABLE);
     const table = this.director.routes.current();
+    await this.director.relay.refreshStats();
     return { status: 'ready', clients: this.director.relay.clientCount, filesystems: table.owners.size, movers: table.movers.length };
   }
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   async metricsText(): Promise<string> {
+    await this.director.relay.refreshStats();
     return this.director.metrics.registry.metrics();
   }
 }
