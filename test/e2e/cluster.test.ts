@@ -19,11 +19,11 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pool } from '@ferry/pool';
 import { checkFileSystem, openVolume, verifyVolume } from '@ferry/fs';
-import { AuthFlavor, RpcClient, type Credential } from '@ferry/oncrpc';
 import { Cluster, DIRECTOR_MAIN, type LeaseRow } from '../support/cluster';
 import { Nfs3Client } from '../support/nfs3-client';
 import { runNfsvm } from '../support/nfsvm-run';
 import { NFSBENCH } from '../support/paths';
+import { callOnce, createGuardedArgs, NFS3ERR_EXIST, PROC_CREATE, rootCredential } from '../support/raw-nfs';
 import { VerifyWorkload, type WorkloadReport } from '../support/verify-workload';
 
 const LEASE_MS = 3000;
@@ -163,20 +163,7 @@ describe('a cluster: one director, three then four movers, four filesystems', ()
     const client = await Nfs3Client.mount('127.0.0.1', c.directorPort, fs3.path);
     const dir = client.root;
     await client.close();
-    const ROOT: Credential = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'drc', uid: 0, gid: 0, gids: [] } };
-    // CREATE3args: where (dir, name), how GUARDED with an empty sattr3 (six FALSE / DONT_CHANGE).
-    const create = async (xid: number): Promise<Buffer> => {
-      const rpc = await RpcClient.connectTcp('127.0.0.1', c.directorPort, { xidStart: xid, timeoutMs: 60_000 });
-      try {
-        const { reader } = await rpc.call(100003, 3, 8, (w) => {
-          w.opaque(dir).string('drc-probe').uint(1);
-          for (let i = 0; i < 6; i++) w.uint(0);
-        }, ROOT);
-        return Buffer.from(reader.buf.subarray(reader.offset, reader.end));
-      } finally {
-        await rpc.close();
-      }
-    };
+    const create = (xid: number): Promise<Buffer> => callOnce(c.directorPort, xid, PROC_CREATE, createGuardedArgs(dir, 'drc-probe'), { cred: rootCredential('drc'), timeoutMs: 60_000 });
     const first = await create(0x5eed0001);
     expect(first.readUInt32BE(0)).toBe(0);
     const owner = (await c.leases()).find((r) => r.fsid === fs3.fsid)!.owner!;
@@ -185,7 +172,7 @@ describe('a cluster: one director, three then four movers, four filesystems', ()
     const rows = await c.waitSettled((rs) => rs.find((r) => r.fsid === fs3.fsid)!.owner !== owner, 60_000);
     const again = await create(0x5eed0001); // same xid and arguments, a new connection
     expect(again.equals(first), `moved from ${owner} to ${rows.find((r) => r.fsid === fs3.fsid)!.owner}`).toBe(true);
-    expect((await create(0x5eed0002)).readUInt32BE(0)).toBe(17); // a new call: NFS3ERR_EXIST
+    expect((await create(0x5eed0002)).readUInt32BE(0)).toBe(NFS3ERR_EXIST); // a new call
   }, 120_000);
 
   it('fsck is clean on every filesystem once the cluster has stopped', async () => {

@@ -11,36 +11,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthFlavor, RpcClient, type Credential } from '@ferry/oncrpc';
-import type { XdrWriter } from '@ferry/xdr';
+import { RpcClient } from '@ferry/oncrpc';
 import { Cluster, DIRECTOR_MAIN, NodeProcess } from '../support/cluster';
 import { Nfs3Client, Stable } from '../support/nfs3-client';
 import { freePort } from '../support/ports';
+import { callOnce as rawCall, createGuardedArgs as createGuarded, NFS3ERR_EXIST, NFS_PROGRAM as NFS, PROC_CREATE, rootCredential } from '../support/raw-nfs';
 import { VerifyWorkload } from '../support/verify-workload';
 
-const ROOT: Credential = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'directors', uid: 0, gid: 0, gids: [] } };
-const NFS = 100003;
-const PROC_CREATE = 8;
-const GUARDED = 1;
-const NFS3ERR_EXIST = 17;
-
-function createGuarded(dir: Buffer, name: string): (w: XdrWriter) => void {
-  return (w) => {
-    w.opaque(dir).string(name).uint(GUARDED);
-    w.bool(true).uint(0o644).bool(false).bool(false).bool(false).uint(0).uint(0);
-  };
-}
-
-/** One call on a connection of its own; the reply body's bytes. */
-async function callOnce(port: number, xid: number, args: (w: XdrWriter) => void): Promise<Buffer> {
-  const rpc = await RpcClient.connectTcp('127.0.0.1', port, { xidStart: xid, timeoutMs: 30_000 });
-  try {
-    const { reader } = await rpc.call(NFS, 3, PROC_CREATE, args, ROOT);
-    return Buffer.from(reader.buf.subarray(reader.offset, reader.end));
-  } finally {
-    await rpc.close();
-  }
-}
+const ROOT = rootCredential('directors');
+const callOnce = (port: number, xid: number, args: Parameters<typeof rawCall>[3]): Promise<Buffer> => rawCall(port, xid, PROC_CREATE, args, { cred: ROOT });
 
 describe('two load directors in front of one cluster', () => {
   let c: Cluster;

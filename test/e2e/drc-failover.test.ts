@@ -1,60 +1,18 @@
 // Goal: a non-idempotent call retransmitted after its filesystem changed owner gets the original
 // reply bytes (not NOENT or EXIST), and the write verifier changes with the owner, so clients
-// resend UNSTABLE data. Two movers cannot share a pool yet, so the change of owner here is one
-// bare mover killed (SIGKILL, then in a second case SIGTERM) and started again on its data
-// directory: the new process recovers the filesystem from the pool alone, as a new owner does.
+// resend UNSTABLE data. The change of owner here is one bare mover killed (SIGKILL, then in a
+// second case SIGTERM) and started again on its data directory: the new process recovers the
+// filesystem from the pool alone, as a new owner does (the same across movers of a cluster is
+// in cluster.test.ts and directors.test.ts).
 // Method: the built mover as a real process; REMOVE and CREATE GUARDED sent with chosen xids
 // over raw RPC connections, the same xids and arguments sent again from new connections (new
 // source ports) to the restarted process, and the reply bodies compared byte for byte.
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthFlavor, RpcClient, type Credential } from '@ferry/oncrpc';
-import type { XdrWriter } from '@ferry/xdr';
 import { MoverProcess } from '../support/mover-process';
 import { Nfs3Client, Stable } from '../support/nfs3-client';
+import { callOnce, createGuardedArgs, NFS3ERR_EXIST, NFS3ERR_NOENT, PROC_CREATE, PROC_REMOVE, removeArgs, rootCredential } from '../support/raw-nfs';
 
-const ROOT: Credential = { flavor: AuthFlavor.AUTH_SYS, sys: { stamp: 1, machinename: 'drc', uid: 0, gid: 0, gids: [] } };
-const NFS = 100003;
-const PROC_CREATE = 8;
-const PROC_REMOVE = 12;
-const GUARDED = 1;
-
-/** A free TCP port in this suite's range (33000-33999), checked by binding it. */
-async function portInRange(taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 33000 + Math.floor(Math.random() * 1000);
-    if (taken.has(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-    });
-    if (free) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port in 33000-33999');
-}
-
-/** One call on a connection of its own (a new source port each time); the reply body's bytes. */
-async function callOnce(port: number, xid: number, proc: number, args: (w: XdrWriter) => void): Promise<Buffer> {
-  const rpc = await RpcClient.connectTcp('127.0.0.1', port, { xidStart: xid, timeoutMs: 10_000 });
-  try {
-    const { reader } = await rpc.call(NFS, 3, proc, args, ROOT);
-    return Buffer.from(reader.buf.subarray(reader.offset, reader.end));
-  } finally {
-    await rpc.close();
-  }
-}
-
-function createGuardedArgs(dir: Buffer, name: string): (w: XdrWriter) => void {
-  return (w) => {
-    w.opaque(dir).string(name).uint(GUARDED);
-    // sattr3: mode 0644, nothing else
-    w.bool(true).uint(0o644).bool(false).bool(false).bool(false).uint(0).uint(0);
-  };
-}
+const ROOT = rootCredential('drc');
 
 async function unstableVerifier(port: number, name: string): Promise<Buffer> {
   const c = await Nfs3Client.mount('127.0.0.1', port, '/export');
@@ -83,8 +41,7 @@ describe('duplicate request cache across a change of owner (one bare mover, rest
 
   for (const how of ['SIGKILL', 'SIGTERM'] as const) {
     it(`answers retransmitted REMOVE and CREATE GUARDED with the original bytes after ${how} and restart`, async () => {
-      const taken = new Set<number>();
-      const m = await MoverProcess.start({ nfsPort: await portInRange(taken), httpPort: await portInRange(taken) });
+      const m = await MoverProcess.start();
       started.push(m);
       const c = await Nfs3Client.mount('127.0.0.1', m.nfsPort, '/export');
       await c.create(c.root, 'victim');
@@ -94,10 +51,11 @@ describe('duplicate request cache across a change of owner (one bare mover, rest
 
       const removeXid = 0x0dc0_0001 + (how === 'SIGTERM' ? 16 : 0);
       const createXid = removeXid + 1;
-      const removeArgs = (w: XdrWriter): void => void w.opaque(root).string('victim');
-      const removed = await callOnce(m.nfsPort, removeXid, PROC_REMOVE, removeArgs);
+      const remove = removeArgs(root, 'victim');
+      const call = (xid: number, proc: number, args: Parameters<typeof callOnce>[3]): Promise<Buffer> => callOnce(m.nfsPort, xid, proc, args, { cred: ROOT, timeoutMs: 10_000 });
+      const removed = await call(removeXid, PROC_REMOVE, remove);
       expect(removed.readUInt32BE(0)).toBe(0);
-      const created = await callOnce(m.nfsPort, createXid, PROC_CREATE, createGuardedArgs(root, 'made-once'));
+      const created = await call(createXid, PROC_CREATE, createGuardedArgs(root, 'made-once'));
       expect(created.readUInt32BE(0)).toBe(0);
 
       // The owner goes away right after its last reply; a new one recovers from the pool alone.
@@ -107,15 +65,15 @@ describe('duplicate request cache across a change of owner (one bare mover, rest
       else expect(await m.stop()).toBe(0);
       await m.spawn();
 
-      const removedAgain = await callOnce(m.nfsPort, removeXid, PROC_REMOVE, removeArgs);
-      expect(removedAgain.readUInt32BE(0)).toBe(0); // not NFS3ERR_NOENT (2)
+      const removedAgain = await call(removeXid, PROC_REMOVE, remove);
+      expect(removedAgain.readUInt32BE(0)).toBe(0); // not NFS3ERR_NOENT
       expect(removedAgain.equals(removed)).toBe(true);
-      const createdAgain = await callOnce(m.nfsPort, createXid, PROC_CREATE, createGuardedArgs(root, 'made-once'));
-      expect(createdAgain.readUInt32BE(0)).toBe(0); // not NFS3ERR_EXIST (17)
+      const createdAgain = await call(createXid, PROC_CREATE, createGuardedArgs(root, 'made-once'));
+      expect(createdAgain.readUInt32BE(0)).toBe(0); // not NFS3ERR_EXIST
       expect(createdAgain.equals(created)).toBe(true);
       // The same arguments under a new xid are a new call, answered by the filesystem as it is.
-      expect((await callOnce(m.nfsPort, removeXid + 100, PROC_REMOVE, removeArgs)).readUInt32BE(0)).toBe(2);
-      expect((await callOnce(m.nfsPort, createXid + 100, PROC_CREATE, createGuardedArgs(root, 'made-once'))).readUInt32BE(0)).toBe(17);
+      expect((await call(removeXid + 100, PROC_REMOVE, remove)).readUInt32BE(0)).toBe(NFS3ERR_NOENT);
+      expect((await call(createXid + 100, PROC_CREATE, createGuardedArgs(root, 'made-once'))).readUInt32BE(0)).toBe(NFS3ERR_EXIST);
 
       const verf2 = await unstableVerifier(m.nfsPort, 'data');
       expect(verf2.equals(verf1)).toBe(false);
