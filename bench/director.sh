@@ -7,6 +7,9 @@
 # Needs a build (FERRY_DIST, else dist/) and nfsbench (built into .tmp/nfsbench if missing).
 # Env: FERRY_BENCH_SIZE (seq file size, default 512M), FERRY_BENCH_SECONDS (randread, default 5),
 #      FERRY_BENCH_FILES (meta, default 2000). Each nfsbench run is capped at 180 s.
+#      FERRY_BENCH_PIN=1: the mover and nfsbench on CPU 0, the director on CPU 1 (taskset), as if
+#      the director had a machine of its own (it does in a deployment); direct runs are pinned
+#      the same way, so both sides get the same one core for the mover and its client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${1:-2}"
@@ -22,6 +25,8 @@ for f in "$DIST/apps/data-mover/src/main.js" "$DIST/apps/load-director/src/main.
   [ -f "$f" ] || { echo "missing $f: run npm run build (or set FERRY_DIST)" >&2; exit 2; }
 done
 
+PIN_MOVER=(); PIN_DIRECTOR=()
+if [ "${FERRY_BENCH_PIN:-0}" = 1 ]; then PIN_MOVER=(taskset -c 0); PIN_DIRECTOR=(taskset -c 1); fi
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 WORK="$(mktemp -d /tmp/ferry-director-bench.XXXXXX)"
 MOVER_PID=""; DIRECTOR_PID=""
@@ -38,19 +43,19 @@ M_NFS=$(free_port); M_HTTP=$(free_port); D_NFS=$(free_port); D_HTTP=$(free_port)
 mkdir -p "$WORK/mover"
 FERRY_DATA_DIR="$WORK/mover" FERRY_NFS_PORT=$M_NFS FERRY_HTTP_PORT=$M_HTTP FERRY_PORTMAP_PORT=0 FERRY_BIND_ADDRESS=127.0.0.1 \
   FERRY_POOL_SIZE=8G FERRY_LOG_LEVEL=warn FERRY_DIRECTOR_NETWORKS=127.0.0.1/32 \
-  node "$DIST/apps/data-mover/src/main.js" >"$WORK/mover.log" 2>&1 &
+  "${PIN_MOVER[@]}" node "$DIST/apps/data-mover/src/main.js" >"$WORK/mover.log" 2>&1 &
 MOVER_PID=$!
 wait_ready "$M_HTTP" mover
 FERRY_DIRECTOR_ROUTES="1=127.0.0.1:$M_NFS,export:/export=1" FERRY_NFS_PORT=$D_NFS FERRY_HTTP_PORT=$D_HTTP FERRY_PORTMAP_PORT=0 \
   FERRY_BIND_ADDRESS=127.0.0.1 FERRY_LOG_LEVEL=warn DATABASE_URL= \
-  node "$DIST/apps/load-director/src/main.js" >"$WORK/director.log" 2>&1 &
+  "${PIN_DIRECTOR[@]}" node "$DIST/apps/load-director/src/main.js" >"$WORK/director.log" 2>&1 &
 DIRECTOR_PID=$!
 wait_ready "$D_HTTP" director
 
 url() { echo "nfs://127.0.0.1/export?version=3&nfsport=$1&mountport=$1"; }
 run() { # side name port args...
   local side=$1 name=$2 port=$3; shift 3
-  timeout 180 "$NFSBENCH" --quiet --json --label "$side $name" "$@" "$(url "$port")" $WORKLOADS | tail -1 >>"$WORK/results.jsonl"
+  timeout 180 "${PIN_MOVER[@]}" "$NFSBENCH" --quiet --json --label "$side $name" "$@" "$(url "$port")" $WORKLOADS | tail -1 >>"$WORK/results.jsonl"
 }
 for round in $(seq 1 "$ROUNDS"); do
   for side in direct director; do
