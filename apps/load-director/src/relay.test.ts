@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { CRED_NONE, encodeCallHeader, frameRecord, RecordReader, RpcServer, type ProcedureHandler, type RpcCall } from '@ferry/oncrpc';
-import { Relay, type RelayLogger } from './relay';
+import { MNT_MISS_LOADS_PER_S, Relay, type RelayLogger } from './relay';
 import { buildRouteTable, StaticRouteSource, type RouteSource, type RouteTable } from './routes';
 
 function handle(fsid: bigint): Buffer {
@@ -352,6 +352,32 @@ describe('Relay', () => {
       const r2 = await c.reply(2);
       expect([r2.uint(), r2.string(9), r2.string(99)]).toEqual([0, 'b', '/none']); // any mover: the one this client has a connection to
     });
+  });
+
+  it('waits for route loads for at most MNT_MISS_LOADS_PER_S unknown paths a second', async () => {
+    const a = await startMover('a');
+    const table = buildRouteTable([[7n, { host: '127.0.0.1', port: a.port }]], []);
+    const reasons: string[] = [];
+    const routes: RouteSource = {
+      current: () => table,
+      refresh: (reason) => {
+        reasons.push(reason);
+        return Promise.resolve();
+      },
+      onChange: () => {},
+      start: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      refreshCount: 0,
+    };
+    const { port } = await startRelay(routes);
+    const c = new Client(port);
+    const n = MNT_MISS_LOADS_PER_S + 15;
+    c.socket.write(Buffer.concat(Array.from({ length: n }, (_, i) => mntCall(100 + i, `/made-up-${i}`))));
+    for (let i = 0; i < n; i++) {
+      const r = await c.reply(100 + i);
+      expect([r.uint(), r.string(9), r.string(99)]).toEqual([0, 'a', `/made-up-${i}`]);
+    }
+    expect(reasons.filter((r) => r === 'MNT of an unknown export path')).toHaveLength(MNT_MISS_LOADS_PER_S);
   });
 
   it('closes the client connection when a MNT finds no owner within the hold', async () => {

@@ -72,6 +72,12 @@ export interface RelayOptions {
 }
 
 /** Plain counters read by the metrics endpoint (no label objects on the relay path). */
+/**
+ * At most this many MNTs of unknown paths per second wait for a route load; the rest go to a
+ * mover at once (which answers from its own table), so made-up paths cannot keep the database busy.
+ */
+export const MNT_MISS_LOADS_PER_S = 20;
+
 export class RelayStats {
   nfsCalls = 0;
   mountCalls = 0;
@@ -102,7 +108,7 @@ class PendingCall {
   retryAtMs = 0;
   /**
    * MNT/UMNT of a path the route table does not know: the number of the route load it waits
-   * for (0: none asked yet). It goes to any mover (which answers MNT3ERR_NOENT) only once that
+   * for (0: none asked yet; -1: none, too many were asked for this second). It goes to any mover (which answers MNT3ERR_NOENT) only once that
    * load, started after the call arrived, has finished without the path.
    */
   pathLoad = 0;
@@ -214,6 +220,8 @@ export class Relay {
   /** Route loads asked for by MNT calls of unknown paths, and the last of them finished. */
   private pathLoadsAsked = 0;
   private pathLoadsDone = 0;
+  private pathWindowStartMs = -Infinity;
+  private pathLoadsInWindow = 0;
   private closing = false;
   private closePromise: Promise<void> | undefined;
 
@@ -427,7 +435,7 @@ export class Relay {
         // The export may be newer than this table (created a moment ago): wait for one load
         // that starts now. A path still unknown after it goes to any mover, which answers
         // MNT3ERR_NOENT as it would directly.
-        if (call.pathLoad === 0) call.pathLoad = this.loadForPath();
+        if (call.pathLoad === 0) call.pathLoad = this.loadForPath(now);
         if (call.pathLoad > this.pathLoadsDone) return undefined;
         return this.anyMover(call.client, now);
       }
@@ -444,7 +452,15 @@ export class Relay {
    * held calls are retried when it settles (loaded or failed: a failed load does not hold a MNT
    * for longer, the mover answers from its own table). Concurrent asks share the source's loads.
    */
-  private loadForPath(): number {
+  private loadForPath(now: number): number {
+    if (now - this.pathWindowStartMs >= 1000) {
+      this.pathWindowStartMs = now;
+      this.pathLoadsInWindow = 0;
+    }
+    if (++this.pathLoadsInWindow > MNT_MISS_LOADS_PER_S) {
+      if (this.pathLoadsInWindow === MNT_MISS_LOADS_PER_S + 1) this.logger.warn({ perSecond: MNT_MISS_LOADS_PER_S }, 'many MNTs of unknown export paths: the rest of this second go to a mover without a route load');
+      return -1;
+    }
     const n = ++this.pathLoadsAsked;
     this.routes
       .refresh('MNT of an unknown export path')

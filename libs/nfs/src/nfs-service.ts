@@ -98,6 +98,12 @@ const REFUSAL_LOG_KEYS_MAX = 10_000;
 /** RFC 5531 appendix A: the flavors MNT offers (AUTH_SYS; AUTH_NONE callers are squashed anyway). */
 const MOUNT_AUTH_FLAVORS = [AuthFlavor.AUTH_SYS as number];
 const DEFAULT_EXPORT_REFRESH_WAIT_MS = 3000;
+/**
+ * At most this many MNTs of unknown paths per second load the export table again; the rest are
+ * answered from the table as it is, so a client sending MNTs of made-up paths cannot keep the
+ * database busy.
+ */
+export const MNT_MISS_RELOADS_PER_S = 20;
 
 class CallContext implements NfsCallContext {
   private attr0: Attr | undefined;
@@ -187,6 +193,8 @@ export class NfsService {
   private table: ExportTable;
   private refreshExports: (() => Promise<void>) | undefined;
   private readonly exportRefreshWaitMs: number;
+  private missWindowStartMs = -Infinity;
+  private missesInWindow = 0;
   private readonly codec: FileHandleCodec;
   private readonly logger: NfsLogger;
   private readonly stats: NfsStats | undefined;
@@ -234,8 +242,8 @@ export class NfsService {
    * (and applied with setExports) before it answers MNT3ERR_NOENT: `refresh` resolves once a
    * load that started after the call has been applied. An export created a moment ago is then
    * mountable as soon as the request that created it has committed, without waiting for the
-   * change notification. The wait is bounded (exportRefreshWaitMs); a failed or slow load answers
-   * from the table as it is.
+   * change notification. The wait is bounded (exportRefreshWaitMs), and so is the number of such
+   * loads (MNT_MISS_RELOADS_PER_S); a failed or slow load answers from the table as it is.
    */
   setExportRefresher(refresh: (() => Promise<void>) | undefined): void {
     this.refreshExports = refresh;
@@ -417,13 +425,23 @@ export class NfsService {
     const path = readDirpath(call.args);
     call.args.expectEnd();
     const refresh = this.refreshExports;
-    if (refresh === undefined || this.table.byExportPath(path) !== undefined) return this.mntPath(path, call, reply);
+    if (refresh === undefined || this.table.byExportPath(path) !== undefined || !this.mayReloadForMiss()) return this.mntPath(path, call, reply);
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((r) => (timer = setTimeout(r, this.exportRefreshWaitMs)));
     return Promise.race([refresh().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not reload the export table for a MNT')), waited]).then(() => {
       clearTimeout(timer);
       this.mntPath(path, call, reply);
     });
+  }
+
+  private mayReloadForMiss(): boolean {
+    const now = performance.now();
+    if (now - this.missWindowStartMs >= 1000) {
+      this.missWindowStartMs = now;
+      this.missesInWindow = 0;
+    }
+    if (++this.missesInWindow === MNT_MISS_RELOADS_PER_S + 1) this.logger.warn({ perSecond: MNT_MISS_RELOADS_PER_S }, 'many MNTs of unknown export paths: answering the rest of this second from the export table as it is');
+    return this.missesInWindow <= MNT_MISS_RELOADS_PER_S;
   }
 
   private mntPath(path: string, call: RpcCall, reply: XdrWriter): void {

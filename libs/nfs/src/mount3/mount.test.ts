@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { XdrError, XdrReader, XdrWriter } from '@ferry/xdr';
 import { GETATTR } from '../nfs3/procedures';
 import { NfsStat3 } from '../nfs3/xdr-types';
+import { MNT_MISS_RELOADS_PER_S } from '../nfs-service';
 import { defaultExport, FSID, Harness, rawCall } from '../testing/harness';
 import { MountList } from './mount-list';
 import {
@@ -159,6 +160,15 @@ describe('MNT', () => {
     expect(loads).toBe(1);
     expect((await mnt(h, '/still-nothing')).fhs_status).toBe(MountStat3.MNT3ERR_NOENT);
     expect(loads).toBe(2);
+  });
+
+  it('loads the table again for at most MNT_MISS_RELOADS_PER_S unknown paths a second', async () => {
+    let loads = 0;
+    const h = new Harness([], { refreshExports: async () => void loads++ });
+    const answers = await Promise.all(Array.from({ length: MNT_MISS_RELOADS_PER_S + 15 }, (_, i) => mnt(h, `/made-up-${i}`)));
+    expect(answers.every((a) => a.fhs_status === MountStat3.MNT3ERR_NOENT)).toBe(true);
+    expect(loads).toBe(MNT_MISS_RELOADS_PER_S);
+    expect(h.logs.filter((l) => l.level === 'warn' && /many MNTs of unknown export paths/.test(l.msg ?? ''))).toHaveLength(1);
   });
 
   it('answers NOENT when the export table cannot be loaded, or not in time', async () => {
