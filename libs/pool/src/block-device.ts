@@ -15,6 +15,11 @@ export interface BlockDevice {
   /** Reads exactly buf.length bytes at `pos` (throws on a short read inside the device). */
   read(buf: Buffer, pos: number): Promise<void>;
   /**
+   * Optional: read() that also returns the CRC-32C of each 4096-byte block of `buf` (whose
+   * length is a multiple of 4096), computed off the event loop.
+   */
+  readWithCrcs?(buf: Buffer, pos: number): Promise<Uint32Array>;
+  /**
    * With a fence, each piece of the write starts only while the fence is open, checked when it
    * starts (FenceClosedError otherwise; see write-fence.ts).
    */
@@ -41,6 +46,11 @@ export interface Space {
   /** Usable bytes in one slice (the slice minus its header). */
   readonly sliceDataBytes: number;
   read(buf: Buffer, pos: number): Promise<void>;
+  /**
+   * Optional: read() of whole 4096-byte blocks that also returns each block's CRC-32C, computed
+   * off the event loop where the devices can; undefined when they cannot (the caller computes).
+   */
+  readWithCrcs?(buf: Buffer, pos: number): Promise<Uint32Array | undefined>;
   write(buf: Buffer, pos: number): Promise<void>;
   /** Durable when it resolves, and no barrier for other writes: see BlockDevice.writeDurable. */
   writeDurable(buf: Buffer, pos: number): Promise<void>;

@@ -2,7 +2,8 @@ import { constants as fsConstants, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { BlockDevice } from './block-device';
 import { PoolError, PoolErrorCode } from './errors';
-import { FenceClosedError, fencedIo, type WriteFence } from './write-fence';
+import { nativeIo, optionalNativeIo, type NativeIo } from './native-io';
+import { FenceClosedError, type WriteFence } from './write-fence';
 import { getSystemErrorName } from 'node:util';
 
 /**
@@ -34,6 +35,8 @@ function deviceError(path: string, what: string, cause: unknown): PoolError {
 
 export class FileDevice implements BlockDevice {
   private closed = false;
+  /** Present when the native addon is built (native-io.ts). */
+  readonly readWithCrcs?: (buf: Buffer, pos: number) => Promise<Uint32Array>;
 
   private constructor(
     readonly path: string,
@@ -42,7 +45,24 @@ export class FileDevice implements BlockDevice {
     private readonly handle: FileHandle,
     /** O_DSYNC descriptor for writeDurable; undefined when read-only or the OS has no O_DSYNC. */
     private readonly dsync: FileHandle | undefined,
-  ) {}
+  ) {
+    const io = optionalNativeIo();
+    if (io) this.readWithCrcs = (buf, pos) => this.readCrcs(io, buf, pos);
+  }
+
+  private async readCrcs(io: NativeIo, buf: Buffer, pos: number): Promise<Uint32Array> {
+    this.check(buf, pos, 'read');
+    if (buf.length % 4096 !== 0) throw new RangeError(`readWithCrcs of ${buf.length} bytes: not whole 4096-byte blocks`);
+    const blocks = buf.length / 4096;
+    const out = Buffer.allocUnsafeSlow(blocks * 4);
+    const status = await io.readCrcs(this.handle.fd, buf, pos, out);
+    if (status === -2) throw new PoolError(PoolErrorCode.DEVICE_ERROR, `short read at ${pos}: the device ends before its recorded size ${this.sizeBytes}`, this.path);
+    if (status !== 0) {
+      const name = getSystemErrorName(-status);
+      throw deviceError(this.path, `read of ${buf.length} bytes at ${pos} failed`, Object.assign(new Error(`${name}: read failed`), { code: name, errno: -status }));
+    }
+    return new Uint32Array(out.buffer, out.byteOffset, blocks);
+  }
 
   static async open(path: string, opts: FileDeviceOptions = {}): Promise<FileDevice> {
     const readOnly = opts.readOnly ?? false;
@@ -108,7 +128,7 @@ export class FileDevice implements BlockDevice {
   private async writeAll(handle: FileHandle, buf: Buffer, pos: number, what: string, fence?: WriteFence): Promise<void> {
     if (fence) {
       // The fence is checked in the IO thread before each pwrite (native/fenced_io.c).
-      const status = await fencedIo().fencedWrite(handle.fd, buf, pos, fence.cell);
+      const status = await nativeIo().fencedWrite(handle.fd, buf, pos, fence.cell);
       if (status === -1) throw new FenceClosedError();
       if (status !== 0) {
         const name = getSystemErrorName(-status);

@@ -88,6 +88,41 @@ export class PoolSpace implements Space {
     await this.io(buf, pos, 'read');
   }
 
+  /**
+   * read() that also returns each 4096-byte block's CRC-32C, computed in the IO thread, when every
+   * device it touches can (FileDevice with the native addon) and the range is whole blocks;
+   * otherwise a plain read and undefined.
+   */
+  async readWithCrcs(buf: Buffer, pos: number): Promise<Uint32Array | undefined> {
+    this.check(buf, pos, 'read');
+    const sdb = this.sliceDataBytes;
+    const slices = this.fs.slices;
+    const first = Math.floor(pos / sdb);
+    const last = Math.floor((pos + Math.max(1, buf.length) - 1) / sdb);
+    let able = buf.length > 0 && pos % 4096 === 0 && buf.length % 4096 === 0 && (first === last || sdb % 4096 === 0);
+    for (let k = first; able && k <= last; k++) able = slices[k]!.device.readWithCrcs !== undefined;
+    if (!able) {
+      await this.io(buf, pos, 'read');
+      return undefined;
+    }
+    if (first === last) {
+      const s = slices[first]!;
+      return s.device.readWithCrcs!(buf, s.dataOffsetBytes + (pos - first * sdb));
+    }
+    const crcs = new Uint32Array(buf.length / 4096);
+    const parts: Array<Promise<void>> = [];
+    for (let k = first, done = 0; k <= last; k++) {
+      const within = k === first ? pos - k * sdb : 0;
+      const n = Math.min(sdb - within, buf.length - done);
+      const s = slices[k]!;
+      const at = done / 4096;
+      parts.push(s.device.readWithCrcs!(buf.subarray(done, done + n), s.dataOffsetBytes + within).then((c) => crcs.set(c, at)));
+      done += n;
+    }
+    await Promise.all(parts);
+    return crcs;
+  }
+
   async write(buf: Buffer, pos: number): Promise<void> {
     this.check(buf, pos, 'write');
     if (this.host.readOnly) throw new PoolError(PoolErrorCode.READ_ONLY, `filesystem ${this.fs.fsId}: pool is open read-only`);

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FileDevice } from './file-device';
-import { FenceClosedError, fencedIo, WriteFence } from './write-fence';
+import { nativeIo as fencedIo } from './native-io';
+import { FenceClosedError, WriteFence } from './write-fence';
 
 let dir: string;
 beforeEach(async () => {

@@ -10,26 +10,7 @@
  * 0 means closed. A write refused by the fence wrote nothing of the pwrite it was about to issue
  * (earlier pieces of the same request may be on the device: the caller retries it whole).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-
-interface FencedIo {
-  fencedWrite(fd: number, buf: Buffer, position: number, cell: Buffer): Promise<number>;
-  monotonicNs(): bigint;
-}
-
-let native: FencedIo | undefined;
-
-/** The addon, loaded on first use; a missing addon is an error, never an unfenced write. */
-export function fencedIo(): FencedIo {
-  if (native) return native;
-  const candidates = [join(__dirname, '..', 'native', 'fenced_io.node'), join(__dirname, '..', 'native', 'build', 'Release', 'fenced_io.node')];
-  const found = candidates.find((p) => existsSync(p));
-  if (found === undefined) throw new Error(`the fenced write addon is not built (looked for ${candidates.join(', ')}): run "npm run build:native"`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  native = require(found) as FencedIo;
-  return native;
-}
+import { nativeIo } from './native-io';
 
 export class FenceClosedError extends Error {
   readonly code = 'FENCE_CLOSED';
@@ -45,7 +26,7 @@ export class WriteFence {
   private readonly view: BigInt64Array;
 
   constructor() {
-    fencedIo(); // fail at once, not at the first write, when the addon is missing
+    nativeIo(); // fail at once, not at the first write, when the addon is missing
     const sab = new SharedArrayBuffer(8);
     this.cell = Buffer.from(sab);
     this.view = new BigInt64Array(sab);

@@ -133,6 +133,11 @@ export class FencedSpace implements Space {
   read(buf: Buffer, pos: number): Promise<void> {
     return this.track(this.inner.read(buf, pos));
   }
+  readWithCrcs(buf: Buffer, pos: number): Promise<Uint32Array | undefined> {
+    if (!this.inner.readWithCrcs) return this.read(buf, pos).then(() => undefined);
+    let crcs: Uint32Array | undefined;
+    return this.track(this.inner.readWithCrcs(buf, pos).then((c) => void (crcs = c))).then(() => crcs);
+  }
   write(buf: Buffer, pos: number): Promise<void> {
     return this.fenced(() => this.inner.write(buf, pos));
   }

@@ -1446,7 +1446,9 @@ export class Engine implements FileSystem {
       const dst = out.subarray((s - first) * BLOCK_BYTES, (t - first) * BLOCK_BYTES);
       const group = exts.slice(i, j);
       // Separate runs are independent: their reads go to the device together.
-      reads.push(this.volume.readBlocks(e.volBlock + (s - e.fileBlock), dst).then(() => this.verifyBlocks(ino, group, s, dst)));
+      const at = e.volBlock + (s - e.fileBlock);
+      const read = this.volume.readBlocksWithCrcs ? this.volume.readBlocksWithCrcs(at, dst) : this.volume.readBlocks(at, dst).then(() => undefined);
+      reads.push(read.then((crcs) => this.verifyBlocks(ino, group, s, dst, crcs)));
       i = j;
     }
     if (filled < end) out.fill(0, (filled - first) * BLOCK_BYTES);
@@ -1457,15 +1459,17 @@ export class Engine implements FileSystem {
   }
 
   /** Checks blocks from file block `s` on, just read into `dst`, against the crc32c their
-   * extents (`group`, consecutive, covering them) record. */
-  private verifyBlocks(ino: bigint, group: Array<{ fileBlock: number; volBlock: number; count: number; raw: Buffer }>, s: number, dst: Buffer): void {
+   * extents (`group`, consecutive, covering them) record. `crcs`: the blocks' checksums if the
+   * read computed them (in the IO thread), else they are computed here. */
+  private verifyBlocks(ino: bigint, group: Array<{ fileBlock: number; volBlock: number; count: number; raw: Buffer }>, s: number, dst: Buffer, crcs?: Uint32Array): void {
     const n = dst.length / BLOCK_BYTES;
     let gi = 0;
     for (let i = 0; i < n; i++) {
       const b = s + i;
       while (b >= group[gi]!.fileBlock + group[gi]!.count) gi++;
       const e = group[gi]!;
-      if (crc32c(dst.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)) !== extentCrc(e.raw, b - e.fileBlock)) {
+      const crc = crcs ? crcs[i]! : crc32c(dst.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES));
+      if (crc !== extentCrc(e.raw, b - e.fileBlock)) {
         const volBlock = e.volBlock + (b - e.fileBlock);
         this.log.error({ ino: ino.toString(), fileBlock: b, volBlock }, 'data block checksum mismatch');
         throw new FsError(FsErrorCode.IO, `checksum mismatch in ino ${ino} block ${b}`);

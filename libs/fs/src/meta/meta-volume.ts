@@ -694,6 +694,20 @@ export class MetaVolume implements Volume {
     await this.space.read(buf, block * BLOCK_BYTES);
   }
 
+  /**
+   * readBlocks that also returns each block's CRC-32C when the space computes them off the event
+   * loop (a pool space over file devices with the native addon); undefined otherwise.
+   */
+  async readBlocksWithCrcs(block: number, buf: Buffer): Promise<Uint32Array | undefined> {
+    this.checkOpen();
+    this.checkBlocks(block, buf.length, false);
+    if (!this.space.readWithCrcs) {
+      await this.space.read(buf, block * BLOCK_BYTES);
+      return undefined;
+    }
+    return this.space.readWithCrcs(buf, block * BLOCK_BYTES);
+  }
+
   stats(): VolumeStats {
     const maxBlocks = this.alloc.maxBlocks;
     return {

@@ -68,6 +68,8 @@ export interface Volume {
 
   writeBlocks(block: number, data: Buffer): Promise<void>;
   readBlocks(block: number, buf: Buffer): Promise<void>;
+  /** Optional: readBlocks that also returns each block's CRC-32C when the storage computes them off the event loop (undefined: it did not). */
+  readBlocksWithCrcs?(block: number, buf: Buffer): Promise<Uint32Array | undefined>;
 
   stats(): VolumeStats;
   /** Write dirty pages, flip the superblock, trim the log. Also runs by itself. */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool, type Space } from '@ferry/pool';
-import { type FileRef, type FileSystem, StableHow } from '../api';
+import { type FileRef, type FileSystem, FsErrorCode, StableHow } from '../api';
 import { formatFileSystem, openFileSystem } from '../engine/format';
 import { KeyPrefix, extentBlockCount, extentKeyFileBlock, extentVolBlock, prefixRange } from '../engine/layout';
 import { owner, tickingClock } from '../engine/test-helpers';
@@ -99,6 +99,22 @@ describe('online scrub', () => {
     expect(r.damaged.map((d) => [d.ino, d.offset])).toEqual([[b.ino.toString(), 37 * 4096]]);
     expect(r.damagedCount).toBe(1);
     expect(r.blocksChecked).toBe(128);
+    await close(t);
+  });
+
+  it('an engine read of the damaged block is IO, its neighbours read back (checksums from the IO thread)', async () => {
+    const t = await fresh();
+    expect(t.raw.readWithCrcs).toBeDefined(); // a pool file with the native addon: the engine's reads get their checksums from the read
+    const data = pattern(3, 64 * 4096);
+    const f = await writeFile(t.fs, 'c', data);
+    const v = await volBlockOf(t.volume, f.ino, 20);
+    const bad = Buffer.from(data.subarray(20 * 4096, 21 * 4096));
+    bad[100] = (bad[100]! ^ 0x01) & 0xff; // one bit
+    await t.raw.write(bad, v * 4096);
+    await expect(t.fs.read(f, 0n, 64 * 4096)).rejects.toMatchObject({ code: FsErrorCode.IO });
+    await expect(t.fs.read(f, 20n * 4096n + 5n, 1)).rejects.toMatchObject({ code: FsErrorCode.IO });
+    expect((await t.fs.read(f, 0n, 20 * 4096)).data.equals(data.subarray(0, 20 * 4096))).toBe(true);
+    expect((await t.fs.read(f, 21n * 4096n, 43 * 4096)).data.equals(data.subarray(21 * 4096))).toBe(true);
     await close(t);
   });
 
