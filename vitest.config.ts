@@ -23,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          setupFiles: ['test/support/e2e-setup.ts'],
           testTimeout: 900_000,
           hookTimeout: 120_000,
           fileParallelism: false,

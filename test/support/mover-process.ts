@@ -1,10 +1,11 @@
 /**
  * Starts the built data mover as a real child process for end-to-end tests: its own data
  * directory and free high ports, waits for /readyz, and stops it with SIGTERM (or SIGKILL for
- * crash tests). Logs go to a file in the data directory for post-mortems.
+ * crash tests). Logs go to a file in the data directory for post-mortems. A data directory it
+ * made itself is removed after the test file by the e2e setup (FERRY_KEEP_POOL=1 keeps it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MOVER_MAIN } from './paths';
@@ -17,6 +18,14 @@ export interface MoverOptions {
   env?: Record<string, string>;
   /** The program: the bare data mover (default) or the embedded start (FERRY_MAIN). */
   entry?: string;
+}
+
+/** Data directories made here, removed by removeMadeDataDirs (test/support/e2e-setup.ts runs it after each e2e file). */
+const madeDirs = new Set<string>();
+export function removeMadeDataDirs(): void {
+  if (process.env.FERRY_KEEP_POOL === '1') return;
+  for (const d of madeDirs) rmSync(d, { recursive: true, force: true });
+  madeDirs.clear();
 }
 
 export class MoverProcess {
@@ -37,6 +46,7 @@ export class MoverProcess {
     const entry = opts.entry ?? MOVER_MAIN;
     if (!existsSync(entry)) throw new Error(`${entry} missing: run "npm run build" first`);
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
+    if (opts.dataDir === undefined) madeDirs.add(dataDir);
     mkdirSync(dataDir, { recursive: true });
     const m = new MoverProcess(dataDir, opts);
     m.nfsPort = opts.nfsPort ?? (await freePort());
