@@ -28,121 +28,11 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref buffer_ref;
-  napi_ref cell_ref;
-  int fd;
-  const uint8_t *data;
-  size_t length;
-  int64_t position;
-  const int64_t *deadline;
-  size_t written;
-  int status;
-} write_req;
-
 static int64_t monotonic_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + (int64_t)ts.tv_nsec;
 }
-
-/* Runs on a thread of libuv's pool. */
-static void execute(napi_env env, void *data) {
-  (void)env;
-  write_req *r = data;
-  while (r->written < r->length) {
-    if (monotonic_ns() >= __atomic_load_n(r->deadline, __ATOMIC_SEQ_CST)) {
-      r->status = -1;
-      return;
-    }
-    ssize_t n = pwrite(r->fd, r->data + r->written, r->length - r->written, (off_t)(r->position + (int64_t)r->written));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      r->status = errno;
-      return;
-    }
-    if (n == 0) {
-      r->status = EIO;
-      return;
-    }
-    r->written += (size_t)n;
-  }
-  r->status = 0;
-}
-
-static void complete(napi_env env, napi_status status, void *data) {
-  write_req *r = data;
-  napi_value result;
-  napi_create_int32(env, status == napi_ok ? r->status : EIO, &result);
-  napi_resolve_deferred(env, r->deferred, result);
-  napi_delete_reference(env, r->buffer_ref);
-  napi_delete_reference(env, r->cell_ref);
-  napi_delete_async_work(env, r->work);
-  free(r);
-}
-
-#define CHECK(call, msg)                    \
-  do {                                      \
-    if ((call) != napi_ok) {                \
-      napi_throw_type_error(env, NULL, msg); \
-      goto fail;                            \
-    }                                       \
-  } while (0)
-
-static napi_value fenced_write(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_value promise = NULL;
-  write_req *r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "bad call");
-  if (argc != 4) {
-    napi_throw_type_error(env, NULL, "fencedWrite(fd, buffer, position, cell)");
-    goto fail;
-  }
-  bool ok;
-  CHECK(napi_get_value_int32(env, argv[0], &r->fd), "fd must be a number");
-  CHECK(napi_is_buffer(env, argv[1], &ok), "buffer must be a Buffer");
-  if (!ok) {
-    napi_throw_type_error(env, NULL, "buffer must be a Buffer");
-    goto fail;
-  }
-  void *bytes;
-  CHECK(napi_get_buffer_info(env, argv[1], &bytes, &r->length), "buffer must be a Buffer");
-  r->data = bytes;
-  CHECK(napi_get_value_int64(env, argv[2], &r->position), "position must be a number");
-  CHECK(napi_is_buffer(env, argv[3], &ok), "cell must be a Buffer");
-  void *cell;
-  size_t cell_length;
-  if (!ok || napi_get_buffer_info(env, argv[3], &cell, &cell_length) != napi_ok || cell_length != 8 || ((uintptr_t)cell & 7) != 0) {
-    napi_throw_type_error(env, NULL, "cell must be an aligned 8-byte Buffer");
-    goto fail;
-  }
-  if (r->fd < 0 || r->position < 0) {
-    napi_throw_range_error(env, NULL, "fd and position must not be negative");
-    goto fail;
-  }
-  r->deadline = cell;
-  CHECK(napi_create_reference(env, argv[1], 1, &r->buffer_ref), "reference");
-  CHECK(napi_create_reference(env, argv[3], 1, &r->cell_ref), "reference");
-  napi_value name;
-  CHECK(napi_create_string_utf8(env, "ferry.fencedWrite", NAPI_AUTO_LENGTH, &name), "name");
-  CHECK(napi_create_promise(env, &r->deferred, &promise), "promise");
-  CHECK(napi_create_async_work(env, NULL, name, execute, complete, r, &r->work), "async work");
-  CHECK(napi_queue_async_work(env, r->work), "queue");
-  return promise;
-fail:
-  if (r->buffer_ref) napi_delete_reference(env, r->buffer_ref);
-  if (r->cell_ref) napi_delete_reference(env, r->cell_ref);
-  free(r);
-  return NULL;
-}
-
 
 /* ---- CRC-32C ---------------------------------------------------------------------------- */
 
@@ -186,26 +76,55 @@ static uint32_t crc32c(const uint8_t *p, size_t n) {
   return crc32c_sw(p, n);
 }
 
-/* ---- readCrcs ------------------------------------------------------------------------------ */
+/* ---- Requests ----------------------------------------------------------------------------- */
 
 #define BLOCK 4096
 
+/* One positional request on a pool thread: a fenced write or a read with block checksums. */
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref buffer_ref;
-  napi_ref crcs_ref;
+  napi_ref extra_ref; /* the fence cell (write) or the checksum array (read) */
   int fd;
   uint8_t *data;
   size_t length;
   int64_t position;
-  uint32_t *crcs;
+  void *extra;
   int status;
-} read_req;
+} io_req;
 
+/* Runs on a thread of libuv's pool. */
+static void write_execute(napi_env env, void *data) {
+  (void)env;
+  io_req *r = data;
+  const int64_t *deadline = r->extra;
+  size_t done = 0;
+  while (done < r->length) {
+    if (monotonic_ns() >= __atomic_load_n(deadline, __ATOMIC_SEQ_CST)) {
+      r->status = -1;
+      return;
+    }
+    ssize_t n = pwrite(r->fd, r->data + done, r->length - done, (off_t)(r->position + (int64_t)done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r->status = errno;
+      return;
+    }
+    if (n == 0) {
+      r->status = EIO;
+      return;
+    }
+    done += (size_t)n;
+  }
+  r->status = 0;
+}
+
+/* Runs on a thread of libuv's pool. */
 static void read_execute(napi_env env, void *data) {
   (void)env;
-  read_req *r = data;
+  io_req *r = data;
+  uint32_t *crcs = r->extra;
   size_t done = 0;
   while (done < r->length) {
     ssize_t n = pread(r->fd, r->data + done, r->length - done, (off_t)(r->position + (int64_t)done));
@@ -220,86 +139,116 @@ static void read_execute(napi_env env, void *data) {
     }
     done += (size_t)n;
   }
-  for (size_t b = 0; b < r->length / BLOCK; b++) r->crcs[b] = crc32c(r->data + b * BLOCK, BLOCK);
+  for (size_t b = 0; b < r->length / BLOCK; b++) crcs[b] = crc32c(r->data + b * BLOCK, BLOCK);
   r->status = 0;
 }
 
-static void read_complete(napi_env env, napi_status status, void *data) {
-  read_req *r = data;
+static void complete(napi_env env, napi_status status, void *data) {
+  io_req *r = data;
   napi_value result;
   napi_create_int32(env, status == napi_ok ? r->status : EIO, &result);
   napi_resolve_deferred(env, r->deferred, result);
   napi_delete_reference(env, r->buffer_ref);
-  napi_delete_reference(env, r->crcs_ref);
+  napi_delete_reference(env, r->extra_ref);
   napi_delete_async_work(env, r->work);
   free(r);
 }
 
-static napi_value read_crcs(napi_env env, napi_callback_info info) {
+/* A Buffer's bytes and length; false (a TypeError pending) when `v` is not a Buffer. An empty
+ * Buffer may have no bytes pointer at all. */
+static bool buffer_bytes(napi_env env, napi_value v, void **bytes, size_t *length, const char *what) {
+  bool is_buffer = false;
+  *bytes = NULL;
+  if (napi_is_buffer(env, v, &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, v, bytes, length) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  return true;
+}
+
+/*
+ * Shared by fencedWrite and readCrcs: (fd, buffer, position, extra). `extra_length(length)` is
+ * the size extra must have for a buffer of `length` bytes (0 refuses the length), and `align`
+ * its alignment. Queues `execute` and returns its promise, or NULL with an exception pending.
+ */
+static napi_value queue_io(napi_env env, napi_callback_info info, const char *usage, napi_async_execute_callback execute, size_t (*extra_length)(size_t),
+                           uintptr_t align, const char *extra_error) {
   size_t argc = 4;
   napi_value argv[4];
   napi_value promise = NULL;
-  read_req *r = calloc(1, sizeof *r);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  io_req *r = calloc(1, sizeof *r);
   if (r == NULL) {
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "bad call");
-  if (argc != 4) {
-    napi_throw_type_error(env, NULL, "readCrcs(fd, buffer, position, crcs)");
+  size_t extra_size = 0;
+  napi_value name;
+  if (napi_get_value_int32(env, argv[0], &r->fd) != napi_ok || napi_get_value_int64(env, argv[2], &r->position) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
     goto fail;
   }
-  bool ok;
-  CHECK(napi_get_value_int32(env, argv[0], &r->fd), "fd must be a number");
-  CHECK(napi_is_buffer(env, argv[1], &ok), "buffer must be a Buffer");
-  void *bytes;
-  if (!ok || napi_get_buffer_info(env, argv[1], &bytes, &r->length) != napi_ok || r->length % BLOCK != 0) {
-    napi_throw_type_error(env, NULL, "buffer must be a Buffer of whole 4096-byte blocks");
-    goto fail;
-  }
-  r->data = bytes;
-  CHECK(napi_get_value_int64(env, argv[2], &r->position), "position must be a number");
-  CHECK(napi_is_buffer(env, argv[3], &ok), "crcs must be a Buffer");
-  void *crcs;
-  size_t crcs_length;
-  if (!ok || napi_get_buffer_info(env, argv[3], &crcs, &crcs_length) != napi_ok || crcs_length != (r->length / BLOCK) * 4 || ((uintptr_t)crcs & 3) != 0) {
-    napi_throw_type_error(env, NULL, "crcs must be an aligned Buffer of 4 bytes per block");
+  void *data;
+  if (!buffer_bytes(env, argv[1], &data, &r->length, usage)) goto fail;
+  r->data = data;
+  if (!buffer_bytes(env, argv[3], &r->extra, &extra_size, extra_error)) goto fail;
+  size_t want = extra_length(r->length);
+  if (want == 0 || extra_size != want || ((uintptr_t)r->extra & (align - 1)) != 0) {
+    napi_throw_type_error(env, NULL, extra_error);
     goto fail;
   }
   if (r->fd < 0 || r->position < 0) {
     napi_throw_range_error(env, NULL, "fd and position must not be negative");
     goto fail;
   }
-  r->crcs = crcs;
-  CHECK(napi_create_reference(env, argv[1], 1, &r->buffer_ref), "reference");
-  CHECK(napi_create_reference(env, argv[3], 1, &r->crcs_ref), "reference");
-  napi_value name;
-  CHECK(napi_create_string_utf8(env, "ferry.readCrcs", NAPI_AUTO_LENGTH, &name), "name");
-  CHECK(napi_create_promise(env, &r->deferred, &promise), "promise");
-  CHECK(napi_create_async_work(env, NULL, name, read_execute, read_complete, r, &r->work), "async work");
-  CHECK(napi_queue_async_work(env, r->work), "queue");
+  if (napi_create_reference(env, argv[1], 1, &r->buffer_ref) != napi_ok || napi_create_reference(env, argv[3], 1, &r->extra_ref) != napi_ok ||
+      napi_create_string_utf8(env, usage, NAPI_AUTO_LENGTH, &name) != napi_ok || napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute, complete, r, &r->work) != napi_ok || napi_queue_async_work(env, r->work) != napi_ok) {
+    napi_throw_error(env, NULL, "could not queue the request");
+    goto fail;
+  }
   return promise;
 fail:
   if (r->buffer_ref) napi_delete_reference(env, r->buffer_ref);
-  if (r->crcs_ref) napi_delete_reference(env, r->crcs_ref);
+  if (r->extra_ref) napi_delete_reference(env, r->extra_ref);
   free(r);
   return NULL;
+}
+
+static size_t fence_cell_length(size_t length) {
+  (void)length;
+  return 8;
+}
+
+static size_t crcs_length(size_t length) {
+  return length % BLOCK == 0 ? (length / BLOCK) * 4 : 0;
+}
+
+static napi_value fenced_write(napi_env env, napi_callback_info info) {
+  return queue_io(env, info, "fencedWrite(fd, buffer, position, cell)", write_execute, fence_cell_length, 8, "cell must be an aligned 8-byte Buffer");
+}
+
+static napi_value read_crcs(napi_env env, napi_callback_info info) {
+  return queue_io(env, info, "readCrcs(fd, buffer, position, crcs)", read_execute, crcs_length, 4,
+                  "buffer must be whole 4096-byte blocks and crcs an aligned Buffer of 4 bytes per block");
 }
 
 /* For tests: the CRC-32C of a Buffer, computed as readCrcs does. */
 static napi_value crc32c_of(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  void *bytes;
   size_t length;
-  bool ok = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_is_buffer(env, argv[0], &ok) != napi_ok || !ok ||
-      napi_get_buffer_info(env, argv[0], &bytes, &length) != napi_ok) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) {
     napi_throw_type_error(env, NULL, "crc32c(buffer)");
     return NULL;
   }
+  void *bytes;
+  if (!buffer_bytes(env, argv[0], &bytes, &length, "crc32c(buffer)")) return NULL;
   napi_value v;
-  napi_create_uint32(env, crc32c(bytes, length), &v);
+  napi_create_uint32(env, length == 0 ? 0 : crc32c(bytes, length), &v);
   return v;
 }
 
