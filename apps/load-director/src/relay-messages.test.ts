@@ -13,7 +13,8 @@ describe('relay messages', () => {
     const addr = fc.record({ host, port: fc.integer({ min: 1, max: 65535 }) });
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }), addr), { maxLength: 20 }),
+        // One owner per fsid, as the route query gives.
+        fc.uniqueArray(fc.tuple(fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }), addr), { maxLength: 20, selector: ([fsid]) => fsid }),
         fc.array(fc.tuple(fc.stringMatching(/^\/[a-z0-9/]{0,20}$/), fc.bigInt({ min: 1n, max: 1000n })), { maxLength: 20 }),
         fc.array(addr, { maxLength: 5 }),
         (owners, paths, extra) => {
