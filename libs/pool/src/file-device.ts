@@ -35,6 +35,13 @@ function deviceError(path: string, what: string, cause: unknown): PoolError {
 
 export class FileDevice implements BlockDevice {
   private closed = false;
+  /**
+   * Native requests in flight. They use the descriptors' numbers, which FileHandle does not
+   * count as busy, so close() waits for them: a number closed and reused by another open while a
+   * pwrite is queued would write into the wrong file.
+   */
+  private nativeInFlight = 0;
+  private nativeDone: Array<() => void> = [];
   /** Present when the native addon is built (native-io.ts). */
   readonly readWithCrcs?: (buf: Buffer, pos: number) => Promise<Uint32Array>;
 
@@ -55,7 +62,7 @@ export class FileDevice implements BlockDevice {
     if (buf.length % 4096 !== 0) throw new RangeError(`readWithCrcs of ${buf.length} bytes: not whole 4096-byte blocks`);
     const blocks = buf.length / 4096;
     const out = Buffer.allocUnsafeSlow(blocks * 4);
-    const status = await io.readCrcs(this.handle.fd, buf, pos, out);
+    const status = await this.native(io.readCrcs(this.handle.fd, buf, pos, out));
     if (status === -2) throw new PoolError(PoolErrorCode.DEVICE_ERROR, `short read at ${pos}: the device ends before its recorded size ${this.sizeBytes}`, this.path);
     if (status !== 0) {
       const name = getSystemErrorName(-status);
@@ -128,7 +135,7 @@ export class FileDevice implements BlockDevice {
   private async writeAll(handle: FileHandle, buf: Buffer, pos: number, what: string, fence?: WriteFence): Promise<void> {
     if (fence) {
       // The fence is checked in the IO thread before each pwrite (native/fenced_io.c).
-      const status = await nativeIo().fencedWrite(handle.fd, buf, pos, fence.cell);
+      const status = await this.native(nativeIo().fencedWrite(handle.fd, buf, pos, fence.cell));
       if (status === -1) throw new FenceClosedError();
       if (status !== 0) {
         const name = getSystemErrorName(-status);
@@ -159,9 +166,17 @@ export class FileDevice implements BlockDevice {
     }
   }
 
+  private native<T>(request: Promise<T>): Promise<T> {
+    this.nativeInFlight++;
+    return request.finally(() => {
+      if (--this.nativeInFlight === 0) for (const done of this.nativeDone.splice(0)) done();
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.nativeInFlight > 0) await new Promise<void>((resolve) => this.nativeDone.push(resolve));
     const [a, b] = await Promise.allSettled([this.handle.close(), this.dsync?.close()]);
     const bad = a.status === 'rejected' ? a : b.status === 'rejected' ? b : undefined;
     if (bad) throw deviceError(this.path, 'close failed', bad.reason);

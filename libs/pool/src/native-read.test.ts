@@ -55,6 +55,26 @@ describe('native CRC-32C and readCrcs', () => {
     }
   });
 
+  test('close() waits for native requests in flight (their descriptor number must not be reused under them)', async () => {
+    const size = 1 << 24;
+    const content = randomBytes(size);
+    const d = await FileDevice.open(join(dir, 'dev'), { create: { sizeBytes: size } });
+    await d.write(content, 0);
+    const order: string[] = [];
+    const buf = Buffer.alloc(size);
+    const read = d.readWithCrcs!(buf, 0).then((crcs) => {
+      order.push('read');
+      return crcs;
+    });
+    const closed = d.close().then(() => order.push('closed'));
+    const crcs = await read;
+    await closed;
+    expect(order).toEqual(['read', 'closed']);
+    expect(buf.equals(content)).toBe(true);
+    expect(crcs[4095]).toBe(crc32c(content.subarray(size - 4096)) >>> 0);
+    await expect(d.readWithCrcs!(Buffer.alloc(4096), 0)).rejects.toThrow(/closed/);
+  });
+
   test('readCrcs reports a short read and errno, and refuses bad arguments', async () => {
     const p = join(dir, 'short');
     const fh = await open(p, 'w+');
