@@ -68,6 +68,8 @@ export interface StorageHost {
   /** Stops serving it and frees its space in the pool. Idempotent. */
   deleteFilesystem(fsid: bigint): Promise<void>;
   usage(fsid: bigint): Promise<FsUsage | undefined>;
+  /** Optional: usage() of several filesystems at once (one database query in a cluster); a filesystem with no figure is absent. */
+  usageOf?(fsids: readonly bigint[]): Promise<Map<bigint, FsUsage>>;
   /** Reads every data block of a live filesystem and verifies its checksum. Cancel by the signal (rejects with AbortError). */
   scrub(fsid: bigint, progress: Progress, signal: AbortSignal): Promise<ScrubReport>;
   /** Offline check: stops serving the filesystem, checks it read-only, serves it again. */

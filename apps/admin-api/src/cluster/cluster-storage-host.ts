@@ -22,7 +22,7 @@
 import {
   ControlError,
   ControlErrorCode,
-  reportedUsage,
+  reportedUsages,
   type ExportRecord,
   type MaintenanceClient,
   type FsckReport,
@@ -87,9 +87,16 @@ export class ClusterStorageHost implements StorageHost {
 
   /** The owner's current figures, with `measuredAt` and `ageMs`; undefined when none is current. */
   async usage(fsid: bigint): Promise<(FsUsage & { measuredAt: string; ageMs: number }) | undefined> {
-    const u = await reportedUsage(this.opts.db, fsid);
-    if (!u?.current) return undefined;
-    return { sizeBytes: u.sizeBytes, usedBytes: u.usedBytes, freeBytes: u.freeBytes, files: u.files, freeFiles: u.freeFiles, measuredAt: u.measuredAt, ageMs: u.ageMs };
+    return (await this.usageOf([fsid])).get(fsid);
+  }
+
+  /** usage() of a page of filesystems in one query. */
+  async usageOf(fsids: readonly bigint[]): Promise<Map<bigint, FsUsage & { measuredAt: string; ageMs: number }>> {
+    const out = new Map<bigint, FsUsage & { measuredAt: string; ageMs: number }>();
+    for (const [fsid, u] of await reportedUsages(this.opts.db, fsids)) {
+      if (u.current) out.set(fsid, { sizeBytes: u.sizeBytes, usedBytes: u.usedBytes, freeBytes: u.freeBytes, files: u.files, freeFiles: u.freeFiles, measuredAt: u.measuredAt, ageMs: u.ageMs });
+    }
+    return out;
   }
 
   async scrub(fsid: bigint, progress: Progress, signal: AbortSignal): Promise<ScrubReport> {

@@ -50,7 +50,7 @@ export class FilesystemService {
       take: limit,
       skip: offset,
     });
-    const docs = await Promise.all(rows.map(async (r) => filesystemDoc(r, await this.usage(r))));
+    const docs = await this.withUsage(rows);
     return page(docs, total, limit, offset);
   }
 
@@ -179,6 +179,20 @@ export class FilesystemService {
     const host = this.options.storageHost;
     if (!host) throw new ControlError(ControlErrorCode.Unavailable, 'no storage host is attached to this admin API');
     return host;
+  }
+
+  /** filesystemDoc of each row: one usageOf call for the page when the host has it, else usage() per row. */
+  private async withUsage(rows: FilesystemEntity[]): Promise<FilesystemDoc[]> {
+    const host = this.options.storageHost;
+    if (!host?.usageOf) return Promise.all(rows.map(async (r) => filesystemDoc(r, await this.usage(r))));
+    const ready = rows.filter((r) => r.state === 'ready').map((r) => BigInt(r.fsid));
+    let figures = new Map<bigint, FsUsage>();
+    try {
+      figures = await host.usageOf(ready);
+    } catch (err) {
+      this.options.logger.warn({ err }, 'usage of the filesystems failed');
+    }
+    return rows.map((r) => filesystemDoc(r, r.state === 'ready' ? (figures.get(BigInt(r.fsid)) ?? null) : null));
   }
 
   /** Usage from the engine; null when the filesystem is not served here or the host fails. */

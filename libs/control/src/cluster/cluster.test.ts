@@ -16,7 +16,7 @@ import { createDataSource, runMigrations } from '../data-source';
 import { createTestDatabase, type TestDatabase } from '../testing/test-database';
 import { PgPoolCoordinator, PlacementController, dedicatedConnection } from './controller';
 import { LeaseStore, pgPool, type Queryable } from './lease-store';
-import { reportedUsage } from './usage';
+import { reportedUsage, reportedUsages } from './usage';
 import { place, type LeaseView, type MoverView } from './placement';
 
 const silent = { info: () => undefined, warn: () => undefined };
@@ -236,6 +236,13 @@ describe('leases and the controller on PostgreSQL', () => {
     await store.tick(b, [{ fsid: id, epoch: e2 }], report(e2, 12288));
     expect((await store.tick(a, [{ fsid: id, epoch: e1 }], report(e1, 1))).held).toEqual([]);
     expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 12288, moverId: b, epoch: e2.toString(), current: true });
+    // Several at once (a page of GET /filesystems), in one query: only the ones with figures.
+    const other = await filesystem();
+    const many = await reportedUsages(ds, [id, other, 999_999n]);
+    expect([...many.keys()]).toEqual([id]);
+    const { ageMs: _a, ...one } = (await reportedUsage(ds, id))!; // the age moves between the two reads
+    expect(many.get(id)).toMatchObject(one);
+    expect((await reportedUsages(ds, [])).size).toBe(0);
     // A planned move away (released) or an expired lease: last known, not current.
     expect(await store.release(b, id, e2)).toBe(true);
     expect(await reportedUsage(ds, id)).toMatchObject({ usedBytes: 12288, current: false });

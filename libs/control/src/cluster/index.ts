@@ -1,5 +1,5 @@
 export { LeaseStore, pgPool, type Assignment, type HeldLease, type LeaseStoreOptions, type MoverRegistration, type Queryable, type TickResult, type UsageReport, type UsageReports } from './lease-store';
-export { reportedUsage, type ReportedUsage } from './usage';
+export { reportedUsage, reportedUsages, type ReportedUsage } from './usage';
 export { place, type LeaseView, type MoverView, type Placement, type PlacementChange } from './placement';
 export {
   CLUSTER_TOPICS,

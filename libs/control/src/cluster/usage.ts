@@ -28,8 +28,15 @@ export interface ReportedUsage extends FsUsage {
 
 /** The last figure reported for the filesystem `fsid`, judged current or not; undefined if none. */
 export async function reportedUsage(db: Queryable, fsid: bigint): Promise<ReportedUsage | undefined> {
+  return (await reportedUsages(db, [fsid])).get(fsid);
+}
+
+/** reportedUsage of several filesystems in one query (a page of GET /filesystems): fsid → figure. */
+export async function reportedUsages(db: Queryable, fsids: readonly bigint[]): Promise<Map<bigint, ReportedUsage>> {
+  const out = new Map<bigint, ReportedUsage>();
+  if (fsids.length === 0) return out;
   const rows = await db.query(
-    `SELECT u.size_bytes::text AS size_bytes, u.used_bytes::text AS used_bytes, u.free_bytes::text AS free_bytes,
+    `SELECT f.fsid::text AS fsid, u.size_bytes::text AS size_bytes, u.used_bytes::text AS used_bytes, u.free_bytes::text AS free_bytes,
             u.files::text AS files, u.free_files::text AS free_files, u.mover_id, u.epoch::text AS epoch,
             to_json(u.measured_at) #>> '{}' AS measured_at,
             GREATEST(0, round(extract(epoch FROM now() - u.measured_at) * 1000))::bigint::text AS age_ms,
@@ -37,11 +44,14 @@ export async function reportedUsage(db: Queryable, fsid: bigint): Promise<Report
                      AND l.owner_mover_id = u.mover_id AND l.epoch = u.epoch, false) AS current
      FROM fs_usage u JOIN filesystems f ON f.id = u.filesystem_id
      LEFT JOIN fs_leases l ON l.filesystem_id = u.filesystem_id
-     WHERE f.fsid = $1`,
-    [fsid.toString()],
+     WHERE f.fsid = ANY($1::bigint[])`,
+    [fsids.map(String)],
   );
-  const r = rows[0];
-  if (!r) return undefined;
+  for (const r of rows) out.set(BigInt(r.fsid as string), usageOfRow(r));
+  return out;
+}
+
+function usageOfRow(r: Record<string, unknown>): ReportedUsage {
   return {
     sizeBytes: Number(r.size_bytes),
     usedBytes: Number(r.used_bytes),
@@ -50,7 +60,7 @@ export async function reportedUsage(db: Queryable, fsid: bigint): Promise<Report
     freeFiles: Number(r.free_files),
     measuredAt: new Date(r.measured_at as string).toISOString(),
     ageMs: Number(r.age_ms),
-    moverId: r.mover_id ?? null,
+    moverId: (r.mover_id as string | null) ?? null,
     epoch: r.epoch as string,
     current: r.current === true,
   };
