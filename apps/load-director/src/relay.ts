@@ -71,13 +71,13 @@ export interface RelayOptions {
   busyPollUs?: number;
 }
 
-/** Plain counters read by the metrics endpoint (no label objects on the relay path). */
 /**
  * At most this many MNTs of unknown paths per second wait for a route load; the rest go to a
  * mover at once (which answers from its own table), so made-up paths cannot keep the database busy.
  */
 export const MNT_MISS_LOADS_PER_S = 20;
 
+/** Plain counters read by the metrics endpoint (no label objects on the relay path). */
 export class RelayStats {
   nfsCalls = 0;
   mountCalls = 0;
@@ -108,8 +108,9 @@ class PendingCall {
   retryAtMs = 0;
   /**
    * MNT/UMNT of a path the route table does not know: the number of the route load it waits
-   * for (0: none asked yet; -1: none, too many were asked for this second). It goes to any mover (which answers MNT3ERR_NOENT) only once that
-   * load, started after the call arrived, has finished without the path.
+   * for (0: none asked yet; -1: none, too many were asked for this second). It goes to any mover
+   * (which answers MNT3ERR_NOENT) only once that load, started after the call arrived, has
+   * finished without the path.
    */
   pathLoad = 0;
 

@@ -117,7 +117,7 @@ export class FencedSpace implements Space {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private track(p: Promise<void>): Promise<void> {
+  private track<T>(p: Promise<T>): Promise<T> {
     this.inFlight++;
     return p.finally(() => {
       if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -135,8 +135,7 @@ export class FencedSpace implements Space {
   }
   readWithCrcs(buf: Buffer, pos: number): Promise<Uint32Array | undefined> {
     if (!this.inner.readWithCrcs) return this.read(buf, pos).then(() => undefined);
-    let crcs: Uint32Array | undefined;
-    return this.track(this.inner.readWithCrcs(buf, pos).then((c) => void (crcs = c))).then(() => crcs);
+    return this.track(this.inner.readWithCrcs(buf, pos));
   }
   write(buf: Buffer, pos: number): Promise<void> {
     return this.fenced(() => this.inner.write(buf, pos));
