@@ -54,7 +54,8 @@ export interface SpaceHost {
   growSpace(fs: FsRecord): Promise<void>;
 }
 
-type IoOp = 'read' | 'write' | 'durable';
+/** `crcs`: a read that also fills the CRC-32C of each 4 KiB block (readWithCrcs). */
+type IoOp = 'read' | 'crcs' | 'write' | 'durable';
 
 export class PoolSpace implements Space {
   private fence: WriteFence | undefined;
@@ -105,21 +106,8 @@ export class PoolSpace implements Space {
       await this.io(buf, pos, 'read');
       return undefined;
     }
-    if (first === last) {
-      const s = slices[first]!;
-      return s.device.readWithCrcs!(buf, s.dataOffsetBytes + (pos - first * sdb));
-    }
     const crcs = new Uint32Array(buf.length / 4096);
-    const parts: Array<Promise<void>> = [];
-    for (let k = first, done = 0; k <= last; k++) {
-      const within = k === first ? pos - k * sdb : 0;
-      const n = Math.min(sdb - within, buf.length - done);
-      const s = slices[k]!;
-      const at = done / 4096;
-      parts.push(s.device.readWithCrcs!(buf.subarray(done, done + n), s.dataOffsetBytes + within).then((c) => crcs.set(c, at)));
-      done += n;
-    }
-    await Promise.all(parts);
+    await this.io(buf, pos, 'crcs', crcs);
     return crcs;
   }
 
@@ -168,7 +156,8 @@ export class PoolSpace implements Space {
     }
   }
 
-  private async io(buf: Buffer, pos: number, op: IoOp): Promise<void> {
+  /** Splits a request at slice boundaries; `crcs` (op 'crcs') gets the checksums of all of `buf`. */
+  private async io(buf: Buffer, pos: number, op: IoOp, crcs?: Uint32Array): Promise<void> {
     if (buf.length === 0) return;
     const sdb = this.sliceDataBytes;
     const slices = this.fs.slices;
@@ -177,7 +166,7 @@ export class PoolSpace implements Space {
     if (within + buf.length <= sdb) {
       // Fast path: one slice, no allocation beyond the device call.
       const s = slices[index]!;
-      await this.one(s, buf, s.dataOffsetBytes + within, op);
+      await this.one(s, buf, s.dataOffsetBytes + within, op, crcs, 0);
       return;
     }
     const parts: Array<Promise<void>> = [];
@@ -185,7 +174,7 @@ export class PoolSpace implements Space {
     while (done < buf.length) {
       const n = Math.min(sdb - within, buf.length - done);
       const s = slices[index]!;
-      parts.push(this.one(s, buf.subarray(done, done + n), s.dataOffsetBytes + within, op));
+      parts.push(this.one(s, buf.subarray(done, done + n), s.dataOffsetBytes + within, op, crcs, done / 4096));
       done += n;
       index++;
       within = 0;
@@ -193,8 +182,12 @@ export class PoolSpace implements Space {
     await Promise.all(parts);
   }
 
-  private async one(s: SliceRef, buf: Buffer, devicePos: number, op: IoOp): Promise<void> {
+  private async one(s: SliceRef, buf: Buffer, devicePos: number, op: IoOp, crcs: Uint32Array | undefined, crcAt: number): Promise<void> {
     if (op === 'read') return s.device.read(buf, devicePos);
+    if (op === 'crcs') {
+      crcs!.set(await s.device.readWithCrcs!(buf, devicePos), crcAt);
+      return;
+    }
     if (op === 'durable') {
       try {
         await s.device.writeDurable(buf, devicePos, this.fence);
