@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { CRED_NONE, encodeCallHeader, frameRecord, RecordReader, RpcServer, type ProcedureHandler, type RpcCall } from '@ferry/oncrpc';
-import { MNT_MISS_LOADS_PER_S, Relay, type RelayLogger } from './relay';
+import { MNT_MISS_LOADS_PER_S } from '@ferry/nfs';
+import { Relay, type RelayLogger } from './relay';
 import { buildRouteTable, StaticRouteSource, type RouteSource, type RouteTable } from './routes';
 
 function handle(fsid: bigint): Buffer {

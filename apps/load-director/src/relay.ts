@@ -32,6 +32,7 @@
  */
 import * as net from 'node:net';
 import { encodeProxyV2, unmapIPv4, LAST_FRAGMENT_BIT, RECORD_MARK_BYTES } from '@ferry/oncrpc';
+import { MissBudget } from '@ferry/nfs';
 import { CallInfo, classifyCall, MountProc, nfsReplyStatus, NFS3ERR_JUKEBOX, PROG_NFS, Verdict } from './call-router';
 import { acceptedReply, authErrorReply, jukeboxReply, rpcMismatchReply, voidReply } from './local-replies';
 import { MIN_VIEW_BYTES, RecordPieces, recordHead } from './record-pieces';
@@ -70,12 +71,6 @@ export interface RelayOptions {
    */
   busyPollUs?: number;
 }
-
-/**
- * At most this many MNTs of unknown paths per second wait for a route load; the rest go to a
- * mover at once (which answers from its own table), so made-up paths cannot keep the database busy.
- */
-export const MNT_MISS_LOADS_PER_S = 20;
 
 /** Plain counters read by the metrics endpoint (no label objects on the relay path). */
 export class RelayStats {
@@ -221,8 +216,8 @@ export class Relay {
   /** Route loads asked for by MNT calls of unknown paths, and the last of them finished. */
   private pathLoadsAsked = 0;
   private pathLoadsDone = 0;
-  private pathWindowStartMs = -Infinity;
-  private pathLoadsInWindow = 0;
+  /** Route loads for unknown paths this second (the rest go to a mover at once). */
+  private readonly pathBudget = new MissBudget();
   private closing = false;
   private closePromise: Promise<void> | undefined;
 
@@ -454,14 +449,9 @@ export class Relay {
    * for longer, the mover answers from its own table). Concurrent asks share the source's loads.
    */
   private loadForPath(now: number): number {
-    if (now - this.pathWindowStartMs >= 1000) {
-      this.pathWindowStartMs = now;
-      this.pathLoadsInWindow = 0;
-    }
-    if (++this.pathLoadsInWindow > MNT_MISS_LOADS_PER_S) {
-      if (this.pathLoadsInWindow === MNT_MISS_LOADS_PER_S + 1) this.logger.warn({ perSecond: MNT_MISS_LOADS_PER_S }, 'many MNTs of unknown export paths: the rest of this second go to a mover without a route load');
-      return -1;
-    }
+    const taken = this.pathBudget.take(now);
+    if (taken === 'first-over') this.logger.warn({ perSecond: this.pathBudget.perSecond }, 'many MNTs of unknown export paths: the rest of this second go to a mover without a route load');
+    if (taken !== 'ok') return -1;
     const n = ++this.pathLoadsAsked;
     this.routes
       .refresh('MNT of an unknown export path')

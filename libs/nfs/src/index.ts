@@ -25,4 +25,5 @@ export type { Nfs3Procedure, NfsCallContext, NfsStats, FailInfo, DecodeLimits } 
 export * from './nfs3/procedures';
 export * from './mount3/xdr-types';
 export { MountList } from './mount3/mount-list';
+export { MissBudget, MNT_MISS_LOADS_PER_S } from './mount3/miss-budget';
 export * from './portmap';

@@ -35,6 +35,7 @@ import { type DrcKey, type DrcOptions, type DrcRecord, DuplicateRequestCache, ty
 import { decodeDrcKey, encodeDrcKey } from './drc-record';
 import { clientAllowed, type ExportConfig, type ExportEntry, ExportTable, squash, type User } from './exports';
 import { FileHandleCodec } from './file-handle';
+import { MissBudget } from './mount3/miss-budget';
 import { MountList } from './mount3/mount-list';
 import {
   MOUNT3_PROCEDURE_NAMES,
@@ -98,12 +99,6 @@ const REFUSAL_LOG_KEYS_MAX = 10_000;
 /** RFC 5531 appendix A: the flavors MNT offers (AUTH_SYS; AUTH_NONE callers are squashed anyway). */
 const MOUNT_AUTH_FLAVORS = [AuthFlavor.AUTH_SYS as number];
 const DEFAULT_EXPORT_REFRESH_WAIT_MS = 3000;
-/**
- * At most this many MNTs of unknown paths per second load the export table again; the rest are
- * answered from the table as it is, so a client sending MNTs of made-up paths cannot keep the
- * database busy.
- */
-export const MNT_MISS_RELOADS_PER_S = 20;
 
 class CallContext implements NfsCallContext {
   private attr0: Attr | undefined;
@@ -193,8 +188,7 @@ export class NfsService {
   private table: ExportTable;
   private refreshExports: (() => Promise<void>) | undefined;
   private readonly exportRefreshWaitMs: number;
-  private missWindowStartMs = -Infinity;
-  private missesInWindow = 0;
+  private readonly missBudget = new MissBudget();
   private readonly codec: FileHandleCodec;
   private readonly logger: NfsLogger;
   private readonly stats: NfsStats | undefined;
@@ -243,7 +237,7 @@ export class NfsService {
    * load that started after the call has been applied. An export created a moment ago is then
    * mountable as soon as the request that created it has committed, without waiting for the
    * change notification. The wait is bounded (exportRefreshWaitMs), and so is the number of such
-   * loads (MNT_MISS_RELOADS_PER_S); a failed or slow load answers from the table as it is.
+   * loads (MNT_MISS_LOADS_PER_S); a failed or slow load answers from the table as it is.
    */
   setExportRefresher(refresh: (() => Promise<void>) | undefined): void {
     this.refreshExports = refresh;
@@ -435,13 +429,9 @@ export class NfsService {
   }
 
   private mayReloadForMiss(): boolean {
-    const now = performance.now();
-    if (now - this.missWindowStartMs >= 1000) {
-      this.missWindowStartMs = now;
-      this.missesInWindow = 0;
-    }
-    if (++this.missesInWindow === MNT_MISS_RELOADS_PER_S + 1) this.logger.warn({ perSecond: MNT_MISS_RELOADS_PER_S }, 'many MNTs of unknown export paths: answering the rest of this second from the export table as it is');
-    return this.missesInWindow <= MNT_MISS_RELOADS_PER_S;
+    const taken = this.missBudget.take(performance.now());
+    if (taken === 'first-over') this.logger.warn({ perSecond: this.missBudget.perSecond }, 'many MNTs of unknown export paths: answering the rest of this second from the export table as it is');
+    return taken === 'ok';
   }
 
   private mntPath(path: string, call: RpcCall, reply: XdrWriter): void {

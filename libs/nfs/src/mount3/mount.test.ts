@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { XdrError, XdrReader, XdrWriter } from '@ferry/xdr';
 import { GETATTR } from '../nfs3/procedures';
 import { NfsStat3 } from '../nfs3/xdr-types';
-import { MNT_MISS_RELOADS_PER_S } from '../nfs-service';
+import { MNT_MISS_LOADS_PER_S } from './miss-budget';
 import { defaultExport, FSID, Harness, rawCall } from '../testing/harness';
 import { MountList } from './mount-list';
 import {
@@ -162,12 +162,12 @@ describe('MNT', () => {
     expect(loads).toBe(2);
   });
 
-  it('loads the table again for at most MNT_MISS_RELOADS_PER_S unknown paths a second', async () => {
+  it('loads the table again for at most MNT_MISS_LOADS_PER_S unknown paths a second', async () => {
     let loads = 0;
     const h = new Harness([], { refreshExports: async () => void loads++ });
-    const answers = await Promise.all(Array.from({ length: MNT_MISS_RELOADS_PER_S + 15 }, (_, i) => mnt(h, `/made-up-${i}`)));
+    const answers = await Promise.all(Array.from({ length: MNT_MISS_LOADS_PER_S + 15 }, (_, i) => mnt(h, `/made-up-${i}`)));
     expect(answers.every((a) => a.fhs_status === MountStat3.MNT3ERR_NOENT)).toBe(true);
-    expect(loads).toBe(MNT_MISS_RELOADS_PER_S);
+    expect(loads).toBe(MNT_MISS_LOADS_PER_S);
     expect(h.logs.filter((l) => l.level === 'warn' && /many MNTs of unknown export paths/.test(l.msg ?? ''))).toHaveLength(1);
   });
 
