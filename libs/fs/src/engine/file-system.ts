@@ -132,6 +132,9 @@ export interface FileSystemOpenOptions {
   replyRecordsMax?: number;
   /** ...and at most this many bytes of them, keys and values (default 4 MiB). */
   replyBytesMax?: number;
+  /** Files read sequentially whose next chunk is read ahead (default 32; 0 turns readahead
+   * off). Each holds at most one chunk of the size its reader asks for. */
+  readaheadStreams?: number;
 }
 
 /** Reply records staged into one transaction at most: keeps a busy moment's records from
@@ -159,9 +162,28 @@ const READDIR_BATCH = 128;
 /** Inodes loaded together by READDIRPLUS: bounds the loads a reply that fills up wastes. */
 const READDIR_ATTR_GROUP = 16;
 
+/**
+ * The next chunk of a file read sequentially, read while the client handles the current one.
+ * It was read under a shared file lock taken when it started; `version` is the file's version
+ * then, so any change since (every change releases an exclusive lock, which bumps the version)
+ * makes it stale. A failed read ahead settles to undefined: the client's own read repeats it and
+ * reports the error.
+ */
+interface Prefetch {
+  first: number;
+  count: number;
+  version: number;
+  blocks: Promise<Buffer | undefined>;
+}
+
 class FileState {
   /** Shared by reads; exclusive for anything that changes the file's data, size or extents. */
   readonly lock = new RwLock();
+  /** Bumped at every release of the exclusive lock: a prefetch from before it is stale. */
+  version = 0;
+  /** Where the last read of this file ended: a read starting there is sequential. */
+  readEnd = 0;
+  prefetch: Prefetch | undefined;
   /** Serializes this file's flushes; their device writes run outside `lock`. */
   readonly flushLock = new Mutex();
   readonly dirty = new WriteBuffer();
@@ -252,6 +274,11 @@ export class Engine implements FileSystem {
    * taking its shared lock re-resolves only when some file changed meanwhile. */
   private dataEpoch = 0;
   private readonly cache: ReadCache;
+  private readonly readaheadStreams: number;
+  /** Files holding a prefetch, oldest first (a Set keeps insertion order). */
+  private readonly prefetching = new Set<FileState>();
+  /** Chunks read ahead: started, then served to a read or dropped unused. */
+  readonly readahead = { started: 0, used: 0, dropped: 0 };
   private readonly replyRecordsMax: number;
   private readonly replyBytesMax: number;
   private readonly replies: ReplySlot[] = [];
@@ -278,6 +305,7 @@ export class Engine implements FileSystem {
     this.cache = new ReadCache({ inodes: opts.cachedInodes ?? 65_536, dirEntries, maxListing: Math.min(16_384, Math.floor(dirEntries / 16)) });
     const budgetBytes = opts.writeBufferBytes ?? 256 * 1024 * 1024;
     this.budgetBlocks = Math.max(1, Math.floor(budgetBytes / BLOCK_BYTES));
+    this.readaheadStreams = opts.readaheadStreams ?? 32;
     this.replyRecordsMax = opts.replyRecordsMax ?? 4096;
     this.replyBytesMax = opts.replyBytesMax ?? 4 * 1024 * 1024;
     if (!(this.replyRecordsMax >= 1 && this.replyBytesMax >= 4096)) throw new RangeError('reply record bounds: at least 1 record and 4096 bytes');
@@ -1278,6 +1306,7 @@ export class Engine implements FileSystem {
     const release = await st.lock.write();
     return () => {
       this.dataEpoch++;
+      st.version++;
       release();
     };
   }
@@ -1289,10 +1318,11 @@ export class Engine implements FileSystem {
 
   /** Drops a file's state once nothing is buffered, pending, locked or flushing. */
   private forgetIfIdle(st: FileState): void {
-    if (st.dirty.blockCount === 0 && !st.pending && !st.lock.isBusy && !st.flushLock.isLocked && this.files.get(st.ino) === st) this.files.delete(st.ino);
+    if (st.dirty.blockCount === 0 && !st.pending && !st.prefetch && !st.lock.isBusy && !st.flushLock.isLocked && this.files.get(st.ino) === st) this.files.delete(st.ino);
   }
 
   private discard(st: FileState): void {
+    this.dropPrefetch(st);
     this.bufferedBlocks -= st.dirty.clear();
     this.wakeBudget();
   }
@@ -1494,12 +1524,70 @@ export class Engine implements FileSystem {
       const end = Math.min(size, start + count);
       const first = Math.floor(start / BLOCK_BYTES);
       const last = Math.floor((end - 1) / BLOCK_BYTES);
-      const buf = await this.readBlocksOf(st, a.ino, first, last - first + 1);
+      const ahead = this.takePrefetch(st, first, last - first + 1);
+      // A read that starts where the previous one ended reads the next chunk of the same size
+      // ahead, now, while this one's blocks are still on their way.
+      const sequential = start === st.readEnd;
+      st.readEnd = end;
+      if (sequential && end < size) {
+        const next = Math.floor(end / BLOCK_BYTES);
+        this.startPrefetch(st, a.ino, next, Math.floor((Math.min(size, end + count) - 1) / BLOCK_BYTES) - next + 1);
+      }
+      const buf = (ahead && (await ahead)) ?? (await this.readBlocksOf(st, a.ino, first, last - first + 1));
       const data = buf.subarray(start - first * BLOCK_BYTES, end - first * BLOCK_BYTES);
       return { data, eof: end >= size, attr: a };
     } finally {
       this.releaseFile(st, release);
     }
+  }
+
+  /**
+   * The prefetched blocks [first, first+count) if the file's prefetch holds them and is current
+   * (caller holds the shared lock, so it stays current): the prefetch is taken out of the file.
+   * A stale prefetch, or one the reader has moved past, is dropped; one still ahead of this read
+   * (several reads in flight) stays.
+   */
+  private takePrefetch(st: FileState, first: number, count: number): Promise<Buffer | undefined> | undefined {
+    const p = st.prefetch;
+    if (!p) return undefined;
+    if (p.version === st.version && first >= p.first && first + count <= p.first + p.count) {
+      this.dropPrefetch(st);
+      this.readahead.dropped--;
+      this.readahead.used++;
+      return p.blocks.then((b) => b?.subarray((first - p.first) * BLOCK_BYTES, (first + count - p.first) * BLOCK_BYTES));
+    }
+    if (p.version !== st.version || first + count > p.first) this.dropPrefetch(st);
+    return undefined;
+  }
+
+  /**
+   * Reads blocks [first, first+count) of the file ahead, under a shared lock of its own taken
+   * now. Not when the file already has a prefetch, nor when a writer holds or waits for the lock
+   * (the write would make it stale). The oldest stream beyond `readaheadStreams` loses its
+   * prefetch.
+   */
+  private startPrefetch(st: FileState, ino: bigint, first: number, count: number): void {
+    if (this.readaheadStreams === 0 || st.prefetch || st.dropped || this.closed || count <= 0) return;
+    const release = st.lock.tryRead();
+    if (!release) return;
+    const blocks = this.readBlocksOf(st, ino, first, count).then(
+      (b) => b,
+      () => undefined,
+    );
+    const p: Prefetch = { first, count, version: st.version, blocks };
+    st.prefetch = p;
+    this.prefetching.add(st);
+    this.readahead.started++;
+    void blocks.then(() => this.releaseFile(st, release));
+    if (this.prefetching.size > this.readaheadStreams) this.dropPrefetch(this.prefetching.values().next().value!);
+  }
+
+  private dropPrefetch(st: FileState): void {
+    if (!st.prefetch) return;
+    st.prefetch = undefined;
+    this.prefetching.delete(st);
+    this.readahead.dropped++;
+    this.forgetIfIdle(st);
   }
 
   /** Waits for write-buffer room for `blocks` more blocks (back-pressure), then takes it. */
@@ -1788,6 +1876,10 @@ export class Engine implements FileSystem {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+    // Reads ahead still in flight end before the volume may close under them.
+    const inFlight = [...this.prefetching].map((st) => st.prefetch?.blocks);
+    for (const st of [...this.prefetching]) this.dropPrefetch(st);
+    await Promise.all(inFlight);
   }
 
   /** Test and monitoring hook: buffered blocks including in-flight reservations. */

@@ -65,6 +65,13 @@ export class RwLock {
     return new Promise((resolve) => this.waiters.push({ exclusive: false, grant: () => resolve(this.releaser(false)) }));
   }
 
+  /** A shared hold taken now, or undefined when a writer holds or anyone waits (it never queues). */
+  tryRead(): (() => void) | undefined {
+    if (this.writer || this.waiters.length > 0) return undefined;
+    this.readers++;
+    return this.releaser(false);
+  }
+
   write(): Promise<() => void> {
     if (!this.writer && this.readers === 0 && this.waiters.length === 0) {
       this.writer = true;
