@@ -18,7 +18,15 @@
  * pool thread instead of on the event loop. 0 when done, -2 at end of file before the last byte,
  * else a positive errno. CRC-32C (Castagnoli, initial value 0) as @node-rs/crc32's crc32c: with
  * the SSE4.2 instruction where the CPU has it, else a table.
+ *
+ * readCrcsCached(fd, buffer, position, crcs) -> number: the same read, done now on the calling
+ * thread, but only from the page cache: preadv2 with RWF_NOWAIT, which returns at once rather
+ * than wait for the disk (or a lock). 0 when every byte came from the cache (checksums stored),
+ * 1 when some did not (nothing to use: the caller reads through the pool), 3 when the kernel or
+ * filesystem does not offer RWF_NOWAIT, -2 at end of file, else a positive errno. For small reads:
+ * a thread-pool round trip costs the event loop more than copying a few cached blocks.
  */
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
@@ -27,6 +35,7 @@
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 
 static int64_t monotonic_ns(void) {
   struct timespec ts;
@@ -143,6 +152,30 @@ static void read_execute(napi_env env, void *data) {
   r->status = 0;
 }
 
+/* preadv2 with RWF_NOWAIT, the whole buffer or nothing usable; see readCrcsCached above. */
+static int read_cached(int fd, uint8_t *data, size_t length, int64_t position, uint32_t *crcs) {
+#ifdef RWF_NOWAIT
+  size_t done = 0;
+  while (done < length) {
+    struct iovec iov = {data + done, length - done};
+    ssize_t n = preadv2(fd, &iov, 1, (off_t)(position + (int64_t)done), RWF_NOWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return 1;
+      if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return 3;
+      return errno;
+    }
+    if (n == 0) return -2;
+    done += (size_t)n;
+  }
+  for (size_t b = 0; b < length / BLOCK; b++) crcs[b] = crc32c(data + b * BLOCK, BLOCK);
+  return 0;
+#else
+  (void)fd, (void)data, (void)length, (void)position, (void)crcs;
+  return 3;
+#endif
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   io_req *r = data;
   napi_value result;
@@ -236,6 +269,34 @@ static napi_value read_crcs(napi_env env, napi_callback_info info) {
                   "buffer must be whole 4096-byte blocks and crcs an aligned Buffer of 4 bytes per block");
 }
 
+static napi_value read_crcs_cached(napi_env env, napi_callback_info info) {
+  const char *usage = "readCrcsCached(fd, buffer, position, crcs)";
+  size_t argc = 4;
+  napi_value argv[4];
+  int fd;
+  int64_t position;
+  void *data, *crcs;
+  size_t length, crcs_size;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &position) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  if (!buffer_bytes(env, argv[1], &data, &length, usage)) return NULL;
+  if (!buffer_bytes(env, argv[3], &crcs, &crcs_size, usage)) return NULL;
+  if (crcs_length(length) == 0 || crcs_size != crcs_length(length) || ((uintptr_t)crcs & 3) != 0) {
+    napi_throw_type_error(env, NULL, "buffer must be whole 4096-byte blocks and crcs an aligned Buffer of 4 bytes per block");
+    return NULL;
+  }
+  if (fd < 0 || position < 0) {
+    napi_throw_range_error(env, NULL, "fd and position must not be negative");
+    return NULL;
+  }
+  napi_value v;
+  napi_create_int32(env, read_cached(fd, data, length, position, crcs), &v);
+  return v;
+}
+
 /* For tests: the CRC-32C of a Buffer, computed as readCrcs does. */
 static napi_value crc32c_of(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -268,6 +329,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"fencedWrite", NULL, fenced_write, NULL, NULL, NULL, napi_default, NULL},
       {"readCrcs", NULL, read_crcs, NULL, NULL, NULL, napi_default, NULL},
+      {"readCrcsCached", NULL, read_crcs_cached, NULL, NULL, NULL, napi_default, NULL},
       {"crc32c", NULL, crc32c_of, NULL, NULL, NULL, napi_default, NULL},
       {"monotonicNs", NULL, monotonic_now, NULL, NULL, NULL, napi_default, NULL},
   };

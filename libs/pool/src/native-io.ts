@@ -1,7 +1,8 @@
 /**
  * The pool's native addon (native/fenced_io.c, N-API, built by `npm run build:native`): a write
  * that checks a fence deadline in the IO thread (write-fence.ts), and a read that computes the
- * CRC-32C of each 4 KiB block in the IO thread (FileDevice.readWithCrcs).
+ * CRC-32C of each 4 KiB block in the IO thread (FileDevice.readWithCrcs), and the same read done
+ * at once from the page cache when all of it is there (small reads).
  *
  * Invariants: loaded on first use, from next to the compiled library (dist) or from the build
  * directory (sources run by the tests); a missing addon is an error when a fence needs it, and
@@ -14,6 +15,9 @@ export interface NativeIo {
   fencedWrite(fd: number, buf: Buffer, position: number, cell: Buffer): Promise<number>;
   /** 0, -2 at end of file, else errno; `crcs` gets one native-order u32 per 4096-byte block. */
   readCrcs(fd: number, buf: Buffer, position: number, crcs: Buffer): Promise<number>;
+  /** readCrcs done now from the page cache only (RWF_NOWAIT): 0 done, 1 not all cached,
+   * 3 RWF_NOWAIT not offered here, -2 end of file, else errno. */
+  readCrcsCached(fd: number, buf: Buffer, position: number, crcs: Buffer): number;
   crc32c(buf: Buffer): number;
   monotonicNs(): bigint;
 }

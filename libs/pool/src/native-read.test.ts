@@ -1,11 +1,13 @@
 // Goal: the native read (native/fenced_io.c readCrcs) returns the bytes and the CRC-32C of each
-// 4 KiB block exactly as @node-rs/crc32 computes them, through FileDevice and through a PoolSpace
+// 4 KiB block exactly as @node-rs/crc32 computes them, through FileDevice (from the page cache on
+// the calling thread, readCrcsCached, or through the pool) and through a PoolSpace
 // whose range spans two slices; short reads and errors come back as errors; a space over devices
 // without it reads plainly and returns undefined. And the engine on such a space still reports a
 // damaged data block as IO, never wrong data.
 // Method: temp files, fast-check over contents, sizes and offsets; a byte flipped in the pool file
 // under a file written through the engine.
 import { crc32c } from '@node-rs/crc32';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -94,6 +96,55 @@ describe('native CRC-32C and readCrcs', () => {
       expect(() => call(fh.fd, Buffer.alloc(4096), -1, Buffer.alloc(4))).toThrow(RangeError);
     } finally {
       await fh.close();
+    }
+  });
+});
+
+describe('readCrcsCached (page cache only, on the calling thread)', () => {
+  test('reads cached blocks with their checksums, answers 1 for blocks not in the cache, -2 past the end', async () => {
+    const p = join(dir, 'cached');
+    const content = randomBytes(16 * 4096);
+    const fh = await open(p, 'w+');
+    try {
+      await fh.write(content, 0, content.length, 0);
+      const out = Buffer.alloc(8);
+      const buf = Buffer.alloc(8192);
+      expect(nativeIo().readCrcsCached(fh.fd, buf, 4096, out)).toBe(0);
+      expect(buf.equals(content.subarray(4096, 3 * 4096))).toBe(true);
+      expect(Array.from(new Uint32Array(out.buffer, out.byteOffset, 2))).toEqual(jsCrcs(buf));
+      expect(nativeIo().readCrcsCached(fh.fd, buf, 15 * 4096, out)).toBe(-2);
+      // Out of the page cache (written back first: dirty pages stay), the read would wait.
+      await fh.sync();
+      const drop = spawnSync('dd', [`if=${p}`, 'iflag=nocache', 'count=0', 'status=none']);
+      expect(drop.status).toBe(0);
+      expect(nativeIo().readCrcsCached(fh.fd, buf, 8 * 4096, out)).toBe(1);
+      const call = nativeIo().readCrcsCached as unknown as (...a: unknown[]) => unknown;
+      expect(() => call(fh.fd, Buffer.alloc(100), 0, Buffer.alloc(4))).toThrow(TypeError);
+      expect(() => call(fh.fd, Buffer.alloc(4096), -1, Buffer.alloc(4))).toThrow(RangeError);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  test('FileDevice.readWithCrcs returns the same bytes whether the blocks were cached or not', async () => {
+    const size = 32 * 4096;
+    const content = randomBytes(size);
+    const path = join(dir, 'dev2');
+    const d = await FileDevice.open(path, { create: { sizeBytes: size } });
+    try {
+      await d.write(content, 0);
+      await d.sync();
+      for (const cached of [true, false]) {
+        if (!cached) expect(spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']).status).toBe(0);
+        for (const [first, count] of [[0, 1], [3, 8], [20, 12]] as const) {
+          const buf = Buffer.alloc(count * 4096);
+          const crcs = await d.readWithCrcs!(buf, first * 4096);
+          expect(buf.equals(content.subarray(first * 4096, (first + count) * 4096))).toBe(true);
+          expect(Array.from(crcs)).toEqual(jsCrcs(buf));
+        }
+      }
+    } finally {
+      await d.close();
     }
   });
 });

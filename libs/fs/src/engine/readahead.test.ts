@@ -88,7 +88,7 @@ describe('engine readahead', () => {
           const r = await fs.read(ref, BigInt(at), chunk);
           expect(r.data.equals(model.read(at, chunk)), `read at ${at} of ${chunk}`).toBe(true);
         };
-        const write = async (w: fc.RecordValue<{ off: number; len: number; byte: number; stable: StableHow }>): Promise<void> => {
+        const write = async (w: { off: number; len: number; byte: number; stable: StableHow }): Promise<void> => {
           const data = Buffer.alloc(w.len, w.byte);
           model.write(w.off, data);
           await fs.write(ref, BigInt(w.off), data, w.stable);
