@@ -290,3 +290,10 @@ export interface FileSystem {
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** An inode number as a Map key: a number when it is exact as one (every inode number in
+ * practice), else the BigInt. One-to-one, and a Map finds number keys several times faster. */
+export type InoKey = number | bigint;
+export function inoKey(ino: bigint): InoKey {
+  return ino <= 0x1f_ffff_ffff_ffffn ? Number(ino) : ino;
+}

@@ -10,7 +10,7 @@
  * and generation, so it is the handle we would mint.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { FileRef } from '@ferry/fs';
+import { type FileRef, type InoKey, inoKey } from '@ferry/fs';
 
 export const FH_VERSION = 1;
 export const FH_VERSION_OFFSET = 0;
@@ -60,7 +60,7 @@ export class FileHandleCodec {
   /** Recently verified handles by slotOf(); insertion order = age. */
   private readonly verified = new Map<number, VerifiedHandle>();
   /** Recently minted handles by inode number (fsid and generation checked on a hit); insertion order = age. */
-  private readonly minted = new Map<bigint, MintedHandle>();
+  private readonly minted = new Map<InoKey, MintedHandle>();
 
   constructor(
     key: Buffer,
@@ -84,15 +84,16 @@ export class FileHandleCodec {
   encode(fsid: bigint, file: FileRef): Buffer {
     // LOOKUP and READDIRPLUS mint the same handles over and over; the MAC is most of the cost.
     // Handles are immutable once minted (callers only copy them into replies).
-    const known = this.minted.get(file.ino);
+    const key = inoKey(file.ino);
+    const known = this.minted.get(key);
     if (known !== undefined && known.fsid === fsid && known.generation === file.generation) return known.fh;
     const fh = this.mint(fsid, file);
-    if (known !== undefined) this.minted.delete(file.ino);
+    if (known !== undefined) this.minted.delete(key);
     else if (this.minted.size >= this.cacheEntries) {
       const oldest = this.minted.keys().next();
       if (oldest.done !== true) this.minted.delete(oldest.value);
     }
-    this.minted.set(file.ino, { fsid, generation: file.generation, fh });
+    this.minted.set(key, { fsid, generation: file.generation, fh });
     return fh;
   }
 

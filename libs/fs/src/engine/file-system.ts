@@ -59,6 +59,8 @@ import {
   FileType,
   FsError,
   FsErrorCode,
+  type InoKey,
+  inoKey,
   StableHow,
 } from '../api';
 import { type Extent, type Volume, VolumeFullError } from '../meta/volume';
@@ -256,7 +258,7 @@ export class Engine implements FileSystem {
   readonly writeVerifier: Buffer;
 
   private readonly meta = new Mutex();
-  private readonly files = new Map<bigint, FileState>();
+  private readonly files = new Map<InoKey, FileState>();
   /** `pendingSeq` of the file when a record was loaded with its pending values overlaid. */
   private readonly loadedSeq = new WeakMap<InodeRecord, number>();
   private readonly clock: () => Timespec;
@@ -394,7 +396,7 @@ export class Engine implements FileSystem {
     const raw = await src.get(inodeKey(ino));
     if (!raw) return undefined;
     const r = decodeInode(ino, raw);
-    const st = this.files.get(ino);
+    const st = this.files.get(inoKey(ino));
     if (st?.pending && st.generation === r.generation) {
       r.size = st.pending.size;
       r.mtime = st.pending.mtime;
@@ -442,7 +444,7 @@ export class Engine implements FileSystem {
 
   /** Cached attributes as clients see them: the file's buffered size and times overlaid. */
   private visible(a: Attr): Attr {
-    const st = this.files.get(a.ino);
+    const st = this.files.get(inoKey(a.ino));
     if (st?.pending && st.generation === a.generation) return { ...a, size: BigInt(st.pending.size), mtime: st.pending.mtime, ctime: st.pending.ctime };
     return a;
   }
@@ -596,7 +598,7 @@ export class Engine implements FileSystem {
   private putInode(tx: Staging, r: InodeRecord): void {
     tx.put(inodeKey(r.ino), encodeInode(r));
     const seq = this.loadedSeq.get(r);
-    const st = this.files.get(r.ino);
+    const st = this.files.get(inoKey(r.ino));
     if (seq !== undefined && st && st.generation === r.generation) {
       tx.afterApply.push(() => {
         if (st.pendingSeq === seq) st.pending = undefined;
@@ -642,11 +644,11 @@ export class Engine implements FileSystem {
     tx.put(SUPER_KEY, encodeSuper(next));
     tx.afterApply.push(() => {
       this.superRec = next;
-      const st = this.files.get(r.ino);
+      const st = this.files.get(inoKey(r.ino));
       if (st && st.generation === r.generation) {
         st.dropped = true;
         this.discard(st);
-        this.files.delete(r.ino);
+        this.files.delete(inoKey(r.ino));
       }
     });
   }
@@ -1289,14 +1291,14 @@ export class Engine implements FileSystem {
   }
 
   private fileStateOf(ino: bigint, generation: number): FileState {
-    let st = this.files.get(ino);
+    let st = this.files.get(inoKey(ino));
     if (!st || st.generation !== generation) {
       if (st) {
         st.dropped = true;
         this.discard(st);
       }
       st = new FileState(ino, generation);
-      this.files.set(ino, st);
+      this.files.set(inoKey(ino), st);
     }
     return st;
   }
@@ -1318,7 +1320,7 @@ export class Engine implements FileSystem {
 
   /** Drops a file's state once nothing is buffered, pending, locked or flushing. */
   private forgetIfIdle(st: FileState): void {
-    if (st.dirty.blockCount === 0 && !st.pending && !st.prefetch && !st.lock.isBusy && !st.flushLock.isLocked && this.files.get(st.ino) === st) this.files.delete(st.ino);
+    if (st.dirty.blockCount === 0 && !st.pending && !st.prefetch && !st.lock.isBusy && !st.flushLock.isLocked && this.files.get(inoKey(st.ino)) === st) this.files.delete(inoKey(st.ino));
   }
 
   private discard(st: FileState): void {
@@ -1853,7 +1855,7 @@ export class Engine implements FileSystem {
   async commit(file: FileRef, _offset: bigint, _count: number): Promise<Wcc> {
     const r0 = await this.resolve(file);
     const before = wccOf(r0);
-    const st = this.files.get(r0.ino);
+    const st = this.files.get(inoKey(r0.ino));
     if (r0.type === FileType.REG && st && st.generation === r0.generation) await this.flushFile(st, st.dirty.nextSeq, Infinity);
     // Everything of this file written before the COMMIT is applied now: one sync covers it.
     await this.volume.durable(this.lastLsn);

@@ -4,9 +4,10 @@
 // filesystem through the engine, and compare getattr/lookup/readdir with what must be seen; a
 // volume wrapper holds a read's result until a change has been applied.
 import { describe, expect, it } from 'vitest';
-import { type FileRef, type FileSystem, FileType, FsErrorCode, StableHow } from '../api';
+import { type FileRef, type FileSystem, FileType, FsErrorCode, inoKey, StableHow } from '../api';
 import { MemoryVolume } from '../testing/memory-volume';
 import { formatFileSystem, openFileSystem } from './format';
+import { TokenCache } from './read-cache';
 import { makeFs, owner, tickingClock } from './test-helpers';
 
 async function names(fs: FileSystem, dir: FileRef, withAttrs: boolean, page = Infinity): Promise<Map<string, bigint | undefined>> {
@@ -22,6 +23,23 @@ async function names(fs: FileSystem, dir: FileRef, withAttrs: boolean, page = In
 }
 
 const ref = (a: { ino: bigint; generation: number }): FileRef => ({ ino: a.ino, generation: a.generation });
+
+describe('inode numbers as cache keys', () => {
+  it('keeps inode numbers apart that a double cannot (past 2^53) and answers the same for both key forms', () => {
+    const edge = 2n ** 53n;
+    const inos = [0n, 1n, edge - 1n, edge, edge + 1n, edge + 2n, 2n ** 64n - 1n];
+    expect(new Set(inos.map(inoKey)).size).toBe(inos.length);
+    expect(typeof inoKey(edge - 1n)).toBe('number');
+    expect(typeof inoKey(edge)).toBe('bigint');
+    const c = new TokenCache<string>(100, () => 1);
+    for (const ino of inos) c.end(ino, c.begin(ino), `v${ino}`);
+    for (const ino of inos) expect(c.get(ino)).toBe(`v${ino}`);
+    c.invalidate(edge + 1n);
+    expect(c.get(edge + 1n)).toBeUndefined();
+    expect(c.get(edge)).toBe(`v${edge}`);
+    expect(c.get(edge + 2n)).toBe(`v${edge + 2n}`);
+  });
+});
 
 describe('engine read cache', () => {
   it('a warm listing follows creates, removes, renames and links, with and without attributes', async () => {
