@@ -121,18 +121,24 @@ describe('data mover process', () => {
     await c.close();
   });
 
-  it('exports per-procedure counts, latency histograms and byte counters', async () => {
+  it('exports per-procedure counts, latency histograms, byte counters and reads ahead', async () => {
     const m = await start();
     const c = await Nfs3Client.mount('127.0.0.1', m.nfsPort, '/export');
     const fh = await c.create(c.root, 'm.bin');
     await c.write(fh, 0n, Buffer.alloc(10_000, 1), Stable.FILE_SYNC);
     await c.read(fh, 0n, 10_000);
+    // A sequential reader: each READ reads the next 4 KiB ahead, and the second READ is served
+    // from the chunk the first read ahead.
+    await c.read(fh, 0n, 4096);
+    await c.read(fh, 4096n, 4096);
     await c.close();
     const text = await (await fetch(`http://127.0.0.1:${m.httpPort}/metrics`)).text();
     expect(text).toMatch(/ferry_rpc_calls_total\{program="NFS",procedure="WRITE",result="ok"\} 1/i);
-    expect(text).toMatch(/ferry_rpc_duration_seconds_count\{program="NFS",procedure="READ"\} 1/i);
+    expect(text).toMatch(/ferry_rpc_duration_seconds_count\{program="NFS",procedure="READ"\} 3/i);
     expect(text).toMatch(/ferry_nfs_written_bytes_total 10000/);
-    expect(text).toMatch(/ferry_nfs_read_bytes_total 10000/);
+    expect(text).toMatch(/ferry_nfs_read_bytes_total 18192/);
+    expect(text).toMatch(/ferry_fs_readahead_chunks_total\{outcome="started"\} 2\n/);
+    expect(text).toMatch(/ferry_fs_readahead_chunks_total\{outcome="used"\} 1\n/);
     const health = await fetch(`http://127.0.0.1:${m.httpPort}/healthz`);
     expect(health.status).toBe(200);
   });

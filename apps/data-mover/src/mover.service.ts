@@ -45,6 +45,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
       random: (n) => randomBytes(n),
       writeBufferBytes: this.config.writeBufferBytes,
       scrubBytesPerSecond: this.config.scrubBytesPerSecond,
+      onReadahead: (outcome) => this.metrics.readahead.inc({ outcome }),
     });
   }
 

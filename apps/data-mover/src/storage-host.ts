@@ -21,6 +21,7 @@ import {
   type EngineLogger,
   type FileSystem,
   type MetaVolume,
+  type ReadaheadOutcome,
   type Timespec,
   CorruptionError,
   checkFileSystem,
@@ -54,6 +55,8 @@ export interface MoverStorageHostOptions {
   rootMode?: number;
   /** Average device read rate of a scrub (FERRY_SCRUB_RATE); 0 or unset = unlimited. */
   scrubBytesPerSecond?: number;
+  /** Every chunk an engine reads ahead, and what became of it (metrics). */
+  onReadahead?: (outcome: ReadaheadOutcome) => void;
 }
 
 export interface OpenOptions {
@@ -360,6 +363,7 @@ export class MoverStorageHost implements StorageHost {
       random: this.opts.random,
       logger: this.log,
       writeBufferBytes: this.opts.writeBufferBytes,
+      onReadahead: this.opts.onReadahead,
     });
     this.served.set(fsid, { space, volume, fs, scrubs: new Set() });
     this.nfs?.addFileSystem(fs);

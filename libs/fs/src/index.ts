@@ -4,7 +4,7 @@
 export * from './api';
 export * from './meta';
 export { formatFileSystem, openFileSystem, type FileSystemFormatOptions } from './engine/format';
-export type { FileSystemOpenOptions, EngineLogger } from './engine/file-system';
+export type { FileSystemOpenOptions, EngineLogger, ReadaheadOutcome } from './engine/file-system';
 export { MAX_REPLY_RECORD_BYTES } from './engine/layout';
 export { checkFileSystem, type FsckReport, type FsckOptions } from './fsck/check';
 export { MemoryVolume, type MemoryVolumeOptions } from './testing/memory-volume';

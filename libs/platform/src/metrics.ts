@@ -148,6 +148,7 @@ export class MoverMetrics {
   readonly bytesWritten: Counter;
   readonly connections: Gauge;
   readonly rpcErrors: Counter;
+  readonly readahead: Counter<'outcome'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_' });
@@ -156,5 +157,11 @@ export class MoverMetrics {
     this.bytesWritten = new Counter({ name: 'ferry_nfs_written_bytes_total', help: 'File bytes accepted by WRITE', registers: [this.registry] });
     this.connections = new Gauge({ name: 'ferry_rpc_connections', help: 'Open RPC TCP connections', registers: [this.registry] });
     this.rpcErrors = new Counter({ name: 'ferry_rpc_internal_errors_total', help: 'Calls that failed with an internal fault', registers: [this.registry] });
+    this.readahead = new Counter({
+      name: 'ferry_fs_readahead_chunks_total',
+      help: 'Chunks of files read ahead for sequential readers: started, then used by a READ or dropped unused',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
   }
 }

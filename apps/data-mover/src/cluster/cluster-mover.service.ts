@@ -74,6 +74,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
       random: (n) => randomBytes(n),
       writeBufferBytes: this.config.writeBufferBytes,
       scrubBytesPerSecond: this.config.scrubBytesPerSecond,
+      onReadahead: (outcome) => this.metrics.readahead.inc({ outcome }),
     });
   }
 

@@ -137,7 +137,12 @@ export interface FileSystemOpenOptions {
   /** Files read sequentially whose next chunk is read ahead (default 32; 0 turns readahead
    * off). Each holds at most one chunk of the size its reader asks for. */
   readaheadStreams?: number;
+  /** Told of every chunk read ahead: when it starts, then whether a read used it or it was
+   * dropped (stale, passed by the reader, evicted, closed). For metrics. */
+  onReadahead?: (outcome: ReadaheadOutcome) => void;
 }
+
+export type ReadaheadOutcome = 'started' | 'used' | 'dropped';
 
 /** Reply records staged into one transaction at most: keeps a busy moment's records from
  * swelling an operation's log record (the rest go in the next transactions). */
@@ -161,6 +166,8 @@ function replySlot(seq: bigint, value: Buffer): ReplySlot {
 /** Blocks written and applied per flush step: bounds the memory of one aggregated write. */
 const FLUSH_BATCH_BLOCKS = 2048;
 const READDIR_BATCH = 128;
+/** Files whose last READ's end is remembered, to tell sequential readers (see noteRead). */
+const READ_ENDS_KEPT = 4096;
 /** Inodes loaded together by READDIRPLUS: bounds the loads a reply that fills up wastes. */
 const READDIR_ATTR_GROUP = 16;
 
@@ -183,8 +190,6 @@ class FileState {
   readonly lock = new RwLock();
   /** Bumped at every release of the exclusive lock: a prefetch from before it is stale. */
   version = 0;
-  /** Where the last read of this file ended: a read starting there is sequential. */
-  readEnd = 0;
   prefetch: Prefetch | undefined;
   /** Serializes this file's flushes; their device writes run outside `lock`. */
   readonly flushLock = new Mutex();
@@ -277,8 +282,12 @@ export class Engine implements FileSystem {
   private dataEpoch = 0;
   private readonly cache: ReadCache;
   private readonly readaheadStreams: number;
+  private readonly onReadahead: ((outcome: ReadaheadOutcome) => void) | undefined;
   /** Files holding a prefetch, oldest first (a Set keeps insertion order). */
   private readonly prefetching = new Set<FileState>();
+  /** Where the last READ of each recently read file ended, oldest first (file states come and
+   * go between reads, so this outlives them). */
+  private readonly readEnds = new Map<InoKey, number>();
   /** Chunks read ahead: started, then served to a read or dropped unused. */
   readonly readahead = { started: 0, used: 0, dropped: 0 };
   private readonly replyRecordsMax: number;
@@ -308,6 +317,7 @@ export class Engine implements FileSystem {
     const budgetBytes = opts.writeBufferBytes ?? 256 * 1024 * 1024;
     this.budgetBlocks = Math.max(1, Math.floor(budgetBytes / BLOCK_BYTES));
     this.readaheadStreams = opts.readaheadStreams ?? 32;
+    this.onReadahead = opts.onReadahead;
     this.replyRecordsMax = opts.replyRecordsMax ?? 4096;
     this.replyBytesMax = opts.replyBytesMax ?? 4 * 1024 * 1024;
     if (!(this.replyRecordsMax >= 1 && this.replyBytesMax >= 4096)) throw new RangeError('reply record bounds: at least 1 record and 4096 bytes');
@@ -1529,8 +1539,7 @@ export class Engine implements FileSystem {
       const ahead = this.takePrefetch(st, first, last - first + 1);
       // A read that starts where the previous one ended reads the next chunk of the same size
       // ahead, now, while this one's blocks are still on their way.
-      const sequential = start === st.readEnd;
-      st.readEnd = end;
+      const sequential = this.noteRead(a.ino, start, end);
       if (sequential && end < size) {
         const next = Math.floor(end / BLOCK_BYTES);
         this.startPrefetch(st, a.ino, next, Math.floor((Math.min(size, end + count) - 1) / BLOCK_BYTES) - next + 1);
@@ -1543,6 +1552,17 @@ export class Engine implements FileSystem {
     }
   }
 
+  /** Records a READ of [start, end); true when it starts where the file's last one ended, or at
+   * 0 (where a reader of the whole file starts, again on every pass). */
+  private noteRead(ino: bigint, start: number, end: number): boolean {
+    const key = inoKey(ino);
+    const last = this.readEnds.get(key);
+    if (last !== undefined) this.readEnds.delete(key);
+    else if (this.readEnds.size >= READ_ENDS_KEPT) this.readEnds.delete(this.readEnds.keys().next().value!);
+    this.readEnds.set(key, end);
+    return start === 0 || start === last;
+  }
+
   /**
    * The prefetched blocks [first, first+count) if the file's prefetch holds them and is current
    * (caller holds the shared lock, so it stays current): the prefetch is taken out of the file.
@@ -1553,9 +1573,7 @@ export class Engine implements FileSystem {
     const p = st.prefetch;
     if (!p) return undefined;
     if (p.version === st.version && first >= p.first && first + count <= p.first + p.count) {
-      this.dropPrefetch(st);
-      this.readahead.dropped--;
-      this.readahead.used++;
+      this.dropPrefetch(st, 'used');
       return p.blocks.then((b) => b?.subarray((first - p.first) * BLOCK_BYTES, (first + count - p.first) * BLOCK_BYTES));
     }
     if (p.version !== st.version || first + count > p.first) this.dropPrefetch(st);
@@ -1579,17 +1597,22 @@ export class Engine implements FileSystem {
     const p: Prefetch = { first, count, version: st.version, blocks };
     st.prefetch = p;
     this.prefetching.add(st);
-    this.readahead.started++;
+    this.countReadahead('started');
     void blocks.then(() => this.releaseFile(st, release));
     if (this.prefetching.size > this.readaheadStreams) this.dropPrefetch(this.prefetching.values().next().value!);
   }
 
-  private dropPrefetch(st: FileState): void {
+  private dropPrefetch(st: FileState, outcome: 'used' | 'dropped' = 'dropped'): void {
     if (!st.prefetch) return;
     st.prefetch = undefined;
     this.prefetching.delete(st);
-    this.readahead.dropped++;
+    this.countReadahead(outcome);
     this.forgetIfIdle(st);
+  }
+
+  private countReadahead(outcome: ReadaheadOutcome): void {
+    this.readahead[outcome]++;
+    this.onReadahead?.(outcome);
   }
 
   /** Waits for write-buffer room for `blocks` more blocks (back-pressure), then takes it. */

@@ -148,7 +148,8 @@ describe('engine readahead', () => {
   });
 
   it('serves a sequential read from the chunk read ahead, and not after a write to it', async () => {
-    const { fs, volume } = await makeFs();
+    const events: string[] = [];
+    const { fs, volume } = await makeFs({}, { onReadahead: (o) => events.push(o) });
     const reads = slowReads(volume, () => [1, 1]);
     const ref = await newFile(fs, 'f');
     const content = Buffer.alloc(64 * B);
@@ -179,6 +180,27 @@ describe('engine readahead', () => {
     const r3 = await fs.read(ref, BigInt(3 * chunk), chunk);
     expect(r3.data.length).toBe(5);
     expect(r3.eof).toBe(true);
+    await fs.close();
+    // The second chunk was served from its read ahead; the third's went stale with the write,
+    // the fourth's with the truncate. Every chunk started ends used or dropped.
+    expect(events.filter((e) => e === 'used').length).toBe(1);
+    expect(events.filter((e) => e === 'started').length).toBe(events.filter((e) => e !== 'started').length);
+  });
+
+  it('reads ahead for a sequential reader that starts in the middle of a file', async () => {
+    const { fs, volume } = await makeFs();
+    const reads = slowReads(volume, () => [0, 0]);
+    const ref = await newFile(fs, 'f');
+    const content = Buffer.alloc(64 * B, 9);
+    await fs.write(ref, 0n, content, StableHow.FILE_SYNC);
+    await fs.read(ref, BigInt(20 * B), 4 * B); // not sequential: nothing read ahead
+    await turns(3);
+    await fs.read(ref, BigInt(24 * B), 4 * B); // continues it: reads 28-31 ahead
+    await turns(3);
+    const before = reads.calls();
+    const r = await fs.read(ref, BigInt(28 * B), 4 * B);
+    expect(r.data.equals(content.subarray(28 * B, 32 * B))).toBe(true);
+    expect(reads.calls() - before).toBe(1); // only the read ahead of 32-35
     await fs.close();
   });
 

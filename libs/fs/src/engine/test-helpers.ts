@@ -4,7 +4,7 @@
  */
 import type { FileSystem, Timespec } from '../api';
 import { MemoryVolume, type MemoryVolumeOptions } from '../testing/memory-volume';
-import type { EngineLogger } from './file-system';
+import type { EngineLogger, ReadaheadOutcome } from './file-system';
 import { formatFileSystem, openFileSystem } from './format';
 
 export function tickingClock(startSec = 1_700_000_000): () => Timespec {
@@ -19,7 +19,7 @@ export const owner = { uid: 1000, gid: 1000 };
 
 export async function makeFs(
   vopts: MemoryVolumeOptions = {},
-  eopts: { writeBufferBytes?: number; logger?: EngineLogger; readaheadStreams?: number } = {},
+  eopts: { writeBufferBytes?: number; logger?: EngineLogger; readaheadStreams?: number; onReadahead?: (outcome: ReadaheadOutcome) => void } = {},
 ): Promise<{ fs: FileSystem; volume: MemoryVolume; clock: () => Timespec }> {
   const volume = new MemoryVolume(vopts);
   const clock = tickingClock();
