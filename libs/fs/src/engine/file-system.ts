@@ -288,8 +288,6 @@ export class Engine implements FileSystem {
   /** Where the last READ of each recently read file ended, oldest first (file states come and
    * go between reads, so this outlives them). */
   private readonly readEnds = new Map<InoKey, number>();
-  /** Chunks read ahead: started, then served to a read or dropped unused. */
-  readonly readahead = { started: 0, used: 0, dropped: 0 };
   private readonly replyRecordsMax: number;
   private readonly replyBytesMax: number;
   private readonly replies: ReplySlot[] = [];
@@ -1590,14 +1588,11 @@ export class Engine implements FileSystem {
     if (this.readaheadStreams === 0 || st.prefetch || st.dropped || this.closed || count <= 0) return;
     const release = st.lock.tryRead();
     if (!release) return;
-    const blocks = this.readBlocksOf(st, ino, first, count).then(
-      (b) => b,
-      () => undefined,
-    );
+    const blocks = this.readBlocksOf(st, ino, first, count).catch(() => undefined);
     const p: Prefetch = { first, count, version: st.version, blocks };
     st.prefetch = p;
     this.prefetching.add(st);
-    this.countReadahead('started');
+    this.onReadahead?.('started');
     void blocks.then(() => this.releaseFile(st, release));
     if (this.prefetching.size > this.readaheadStreams) this.dropPrefetch(this.prefetching.values().next().value!);
   }
@@ -1606,13 +1601,8 @@ export class Engine implements FileSystem {
     if (!st.prefetch) return;
     st.prefetch = undefined;
     this.prefetching.delete(st);
-    this.countReadahead(outcome);
-    this.forgetIfIdle(st);
-  }
-
-  private countReadahead(outcome: ReadaheadOutcome): void {
-    this.readahead[outcome]++;
     this.onReadahead?.(outcome);
+    this.forgetIfIdle(st);
   }
 
   /** Waits for write-buffer room for `blocks` more blocks (back-pressure), then takes it. */
