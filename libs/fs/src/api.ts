@@ -31,8 +31,8 @@ export enum FileType {
 }
 
 export interface Timespec {
-  sec: number; // seconds since the epoch, a safe integer (RFC 1813 nfstime3 is 32-bit unsigned)
-  nsec: number; // 0..999_999_999
+  readonly sec: number; // seconds since the epoch, a safe integer (RFC 1813 nfstime3 is 32-bit unsigned)
+  readonly nsec: number; // 0..999_999_999
 }
 
 export interface FileRef {
@@ -40,23 +40,27 @@ export interface FileRef {
   generation: number;
 }
 
-/** Attributes the engine returns may be shared between callers (and frozen): never modify one. */
+/**
+ * Attributes the engine returns may be shared between callers (and frozen): never modify one.
+ * A change to a file makes a new Attr object, so a cache keyed by the object stays exact (the
+ * NFS layer's READDIRPLUS encoding cache, libs/nfs/src/nfs3/entry-plus.ts, is one).
+ */
 export interface Attr {
-  type: FileType;
-  mode: number; // permission bits and setuid/setgid/sticky: 0o7777
-  nlink: number;
-  uid: number;
-  gid: number;
-  size: bigint;
-  used: bigint; // bytes of storage allocated
-  rdevMajor: number;
-  rdevMinor: number;
-  fsid: bigint;
-  ino: bigint; // fileid3
-  generation: number;
-  atime: Timespec;
-  mtime: Timespec;
-  ctime: Timespec;
+  readonly type: FileType;
+  readonly mode: number; // permission bits and setuid/setgid/sticky: 0o7777
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: bigint;
+  readonly used: bigint; // bytes of storage allocated
+  readonly rdevMajor: number;
+  readonly rdevMinor: number;
+  readonly fsid: bigint;
+  readonly ino: bigint; // fileid3
+  readonly generation: number;
+  readonly atime: Timespec;
+  readonly mtime: Timespec;
+  readonly ctime: Timespec;
 }
 
 /** RFC 1813 §2.6 wcc_attr: what a client needs to validate its cache. */

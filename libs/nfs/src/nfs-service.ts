@@ -35,6 +35,7 @@ import { type DrcKey, type DrcOptions, type DrcRecord, DuplicateRequestCache, ty
 import { decodeDrcKey, encodeDrcKey } from './drc-record';
 import { clientAllowed, type ExportConfig, type ExportEntry, ExportTable, squash, type User } from './exports';
 import { FileHandleCodec } from './file-handle';
+import { EntryPlusCache } from './nfs3/entry-plus';
 import { MissBudget } from './mount3/miss-budget';
 import { MountList } from './mount3/mount-list';
 import {
@@ -114,6 +115,7 @@ class CallContext implements NfsCallContext {
     readonly maxIoBytes: number,
     readonly stats: NfsStats | undefined,
     private readonly codec: FileHandleCodec,
+    private readonly plusCache: EntryPlusCache,
     readonly writeVerifier: Buffer,
     private readonly keeper: ((res: unknown) => ReplyRecord | undefined) | undefined,
   ) {}
@@ -125,6 +127,10 @@ class CallContext implements NfsCallContext {
 
   handle(file: FileRef): Buffer {
     return this.codec.encode(this.fsid, file);
+  }
+
+  entryPlus(attr: Attr): Buffer {
+    return this.plusCache.of(this.fsid, attr);
   }
 
   async attr(which: 0 | 1 = 0): Promise<Attr> {
@@ -190,6 +196,7 @@ export class NfsService {
   private readonly exportRefreshWaitMs: number;
   private readonly missBudget = new MissBudget();
   private readonly codec: FileHandleCodec;
+  private readonly plusCache: EntryPlusCache;
   private readonly logger: NfsLogger;
   private readonly stats: NfsStats | undefined;
   private readonly limits: DecodeLimits;
@@ -209,6 +216,7 @@ export class NfsService {
   constructor(opts: NfsServiceOptions) {
     this.filesystems = new Map();
     this.codec = new FileHandleCodec(opts.handleKey);
+    this.plusCache = new EntryPlusCache(this.codec);
     this.logger = opts.logger;
     this.stats = opts.stats;
     const maxIoBytes = opts.maxIoBytes ?? DEFAULT_MAX_IO_BYTES;
@@ -548,7 +556,7 @@ export class NfsService {
     const user = squash(exp.config, credentialOf(call));
     const verf = this.verifiers.get(fsid) as Buffer; // set with the filesystem
     const keeper = target && ((res: unknown) => this.replyRecordOf(spec as Nfs3Procedure<unknown, R>, target, res as R));
-    return new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec, verf, keeper);
+    return new CallContext(fs, fsid, file, file2, user, readOnly, this.limits.maxIoBytes, this.stats, this.codec, this.plusCache, verf, keeper);
   }
 
   /** The failure result for what a procedure threw (see the class invariants). */

@@ -38,6 +38,11 @@ export interface NfsCallContext {
   readonly writeVerifier: Buffer;
   /** Mint the handle of a file of this filesystem. */
   handle(file: FileRef): Buffer;
+  /**
+   * READDIRPLUS's name_attributes and name_handle of the file `attr` describes, encoded
+   * (entry-plus.ts); shared, never to be changed.
+   */
+  entryPlus(attr: Attr): Buffer;
   /** getattr of the first (0) or second (1) object, cached for the call. */
   attr(which?: 0 | 1): Promise<Attr>;
   /** Record attributes learned on the way (lookup's dirAttr...) for failure replies. */

@@ -8,10 +8,10 @@
  * in readdir.ts.
  */
 import { FileType } from '@ferry/fs';
-import type { XdrWriter } from '@ferry/xdr';
-import { FH_LENGTH } from '../../file-handle';
+import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { MAY_READ, mayAccess } from '../../permission';
 import type { Nfs3Procedure } from '../procedure';
+import { PLUS_UNKNOWN } from '../entry-plus';
 import { fail, fattr3, NfsError, ok, readRes, type Res, writeRes } from '../result';
 import {
   NFS3_FHSIZE,
@@ -24,9 +24,10 @@ import {
   readVerf8,
   writeNfsFh3,
   writePostOpAttr,
+  writePostOpFh3,
   writeVerf8,
 } from '../xdr-types';
-import { cookieVerfAcceptable, cookieVerfFor, xdrOpaqueBytes } from './common';
+import { cookieVerfAcceptable, cookieVerfFor } from './common';
 import { entry3Bytes, READDIR3_FIXED_BYTES, readEntryList } from './readdir';
 
 export interface READDIRPLUS3args {
@@ -56,74 +57,93 @@ export interface READDIRPLUS3resfail {
 export type READDIRPLUS3res = Res<READDIRPLUS3resok, READDIRPLUS3resfail>;
 
 /**
+ * An entry as READDIRPLUS's handler makes it: name_attributes and name_handle already encoded
+ * (`plus`, from EntryPlusCache or PLUS_UNKNOWN), so the reply copies them in one go. Reading
+ * the two fields decodes them from those bytes, so what a test or tool sees is what is sent.
+ */
+export class EncodedEntryplus3 implements Entryplus3 {
+  constructor(
+    readonly fileid: bigint,
+    readonly name: string,
+    /** Buffer.byteLength(name, 'utf8'). */
+    readonly nameLen: number,
+    readonly cookie: bigint,
+    readonly plus: Buffer,
+  ) {}
+
+  get name_attributes(): PostOpAttr {
+    return readPostOpAttr(new XdrReader(this.plus));
+  }
+
+  get name_handle(): Buffer | undefined {
+    const r = new XdrReader(this.plus);
+    readPostOpAttr(r);
+    return readPostOpFh3(r);
+  }
+}
+
+/** The encoded tail of an entry given field by field (tests and tools; never the hot path). */
+function plusOf(e: Entryplus3): Buffer {
+  const fh = e.name_handle;
+  if (fh !== undefined && fh.length > NFS3_FHSIZE) throw new Error(`file handle of ${fh.length} bytes over NFS3_FHSIZE`);
+  const w = new XdrWriter();
+  writePostOpAttr(w, e.name_attributes);
+  writePostOpFh3(w, fh);
+  return Buffer.from(w.bytes());
+}
+
+/**
  * The entry list (value_follows TRUE, then entryplus3, for each entry), written straight into
  * the writer's buffer after a single reserve, through a DataView: a reply carries ~100-200
- * entries, and per-field writer calls (Buffer.writeBigUInt64BE is ~10x a DataView store) were
- * most of its encoding cost. The bytes are those of the field-by-field codecs in xdr-types.ts,
+ * entries, and per-field writer calls were most of its encoding cost. Names that are all ASCII
+ * (byte length = string length) are copied by char code, the native string write costing ~4x
+ * that for a short name. The bytes are those of the field-by-field codecs in xdr-types.ts,
  * which the golden and round-trip tests (xdr-codecs.test.ts) check.
  */
 function writeEntryplus3List(x: XdrWriter, entries: readonly Entryplus3[]): void {
+  const n = entries.length;
+  const nameLens = new Array<number>(n);
+  const pluses = new Array<Buffer>(n);
   let total = 0;
-  const nameLens = new Array<number>(entries.length);
-  for (let i = 0; i < entries.length; i++) {
+  for (let i = 0; i < n; i++) {
     const e = entries[i]!;
-    const nameLen = Buffer.byteLength(e.name, 'utf8');
+    let nameLen: number;
+    let plus: Buffer;
+    if (e instanceof EncodedEntryplus3) {
+      nameLen = e.nameLen;
+      plus = e.plus;
+    } else {
+      nameLen = Buffer.byteLength(e.name, 'utf8');
+      plus = plusOf(e);
+    }
     nameLens[i] = nameLen;
-    const fh = e.name_handle;
-    if (fh !== undefined && fh.length > NFS3_FHSIZE) throw new Error(`file handle of ${fh.length} bytes over NFS3_FHSIZE`);
-    total += 4 + 8 + 4 + ((nameLen + 3) & ~3) + 8 + 4 + (e.name_attributes === undefined ? 0 : 84) + 4 + (fh === undefined ? 0 : 4 + ((fh.length + 3) & ~3));
+    pluses[i] = plus;
+    total += 4 + 8 + 4 + ((nameLen + 3) & ~3) + 8 + plus.length;
   }
   x.reserve(total);
   const b = x.buf;
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
   let o = x.length;
-  for (let i = 0; i < entries.length; i++) {
+  for (let i = 0; i < n; i++) {
     const e = entries[i]!;
+    const name = e.name;
     const nameLen = nameLens[i]!;
     dv.setUint32(o, 1);
     dv.setBigUint64(o + 4, e.fileid);
     dv.setUint32(o + 12, nameLen);
-    b.write(e.name, o + 16, 'utf8');
-    o += 16 + nameLen;
+    o += 16;
+    if (nameLen === name.length) {
+      for (let j = 0; j < nameLen; j++) b[o + j] = name.charCodeAt(j);
+    } else {
+      b.write(name, o, 'utf8');
+    }
+    o += nameLen;
     for (let p = nameLen; (p & 3) !== 0; p++) b[o++] = 0;
     dv.setBigUint64(o, e.cookie);
     o += 8;
-    const a = e.name_attributes;
-    if (a === undefined) {
-      dv.setUint32(o, 0);
-      o += 4;
-    } else {
-      dv.setUint32(o, 1);
-      dv.setInt32(o + 4, a.type);
-      dv.setUint32(o + 8, a.mode >>> 0);
-      dv.setUint32(o + 12, a.nlink >>> 0);
-      dv.setUint32(o + 16, a.uid >>> 0);
-      dv.setUint32(o + 20, a.gid >>> 0);
-      dv.setBigUint64(o + 24, a.size);
-      dv.setBigUint64(o + 32, a.used);
-      dv.setUint32(o + 40, a.rdev.specdata1 >>> 0);
-      dv.setUint32(o + 44, a.rdev.specdata2 >>> 0);
-      dv.setBigUint64(o + 48, a.fsid);
-      dv.setBigUint64(o + 56, a.fileid);
-      dv.setUint32(o + 64, a.atime.seconds >>> 0);
-      dv.setUint32(o + 68, a.atime.nseconds >>> 0);
-      dv.setUint32(o + 72, a.mtime.seconds >>> 0);
-      dv.setUint32(o + 76, a.mtime.nseconds >>> 0);
-      dv.setUint32(o + 80, a.ctime.seconds >>> 0);
-      dv.setUint32(o + 84, a.ctime.nseconds >>> 0);
-      o += 88;
-    }
-    const fh = e.name_handle;
-    if (fh === undefined) {
-      dv.setUint32(o, 0);
-      o += 4;
-    } else {
-      dv.setUint32(o, 1);
-      dv.setUint32(o + 4, fh.length);
-      b.set(fh, o + 8);
-      o += 8 + fh.length;
-      for (let p = fh.length; (p & 3) !== 0; p++) b[o++] = 0;
-    }
+    const plus = pluses[i]!;
+    b.set(plus, o);
+    o += plus.length;
   }
   x.length = o;
 }
@@ -181,21 +201,15 @@ export const READDIRPLUS: Nfs3Procedure<READDIRPLUS3args, READDIRPLUS3res> = {
     const maxBytes = Math.min(a.maxcount, ctx.maxIoBytes);
     let used = READDIR3_FIXED_BYTES;
     let dirUsed = 0;
-    const entries: Entryplus3[] = [];
+    const entries: EncodedEntryplus3[] = [];
     const r = await ctx.fs.readdir(ctx.file, a.cookie, true, (e) => {
-      const dirBytes = entry3Bytes(Buffer.byteLength(e.name, 'utf8'));
-      // post_op_attr and post_op_fh3: a bool each, then the attributes and handle when known.
-      const plusBytes = e.attr === undefined ? 8 : 8 + 84 + xdrOpaqueBytes(FH_LENGTH);
-      if (dirUsed + dirBytes > a.dircount || used + dirBytes + plusBytes > maxBytes) return false;
+      const nameLen = Buffer.byteLength(e.name, 'utf8');
+      const dirBytes = entry3Bytes(nameLen);
+      const plus = e.attr === undefined ? PLUS_UNKNOWN : ctx.entryPlus(e.attr);
+      if (dirUsed + dirBytes > a.dircount || used + dirBytes + plus.length > maxBytes) return false;
       dirUsed += dirBytes;
-      used += dirBytes + plusBytes;
-      entries.push({
-        fileid: e.ino,
-        name: e.name,
-        cookie: e.cookie,
-        name_attributes: e.attr === undefined ? undefined : fattr3(e.attr),
-        name_handle: e.attr === undefined ? undefined : ctx.handle({ ino: e.attr.ino, generation: e.attr.generation }),
-      });
+      used += dirBytes + plus.length;
+      entries.push(new EncodedEntryplus3(e.ino, e.name, nameLen, e.cookie, plus));
       return true;
     });
     ctx.remember(0, r.dirAttr);
