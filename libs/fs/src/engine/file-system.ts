@@ -264,6 +264,13 @@ export class Engine implements FileSystem {
 
   private readonly meta = new Mutex();
   private readonly files = new Map<InoKey, FileState>();
+  /**
+   * Every file state whose `pending` is set, until it is cleared or the state discarded. When
+   * empty (no UNSTABLE write awaits its flush), attributes need no overlay and `visible` skips
+   * the per-file lookup: READDIRPLUS asks it for every entry, and turning a BigInt inode number
+   * into a map key costs ~100 ns in this V8.
+   */
+  private readonly pendingFiles = new Set<FileState>();
   /** `pendingSeq` of the file when a record was loaded with its pending values overlaid. */
   private readonly loadedSeq = new WeakMap<InodeRecord, number>();
   private readonly clock: () => Timespec;
@@ -452,6 +459,7 @@ export class Engine implements FileSystem {
 
   /** Cached attributes as clients see them: the file's buffered size and times overlaid. */
   private visible(a: Attr): Attr {
+    if (this.pendingFiles.size === 0) return a;
     const st = this.files.get(inoKey(a.ino));
     if (st?.pending && st.generation === a.generation) return { ...a, size: BigInt(st.pending.size), mtime: st.pending.mtime, ctime: st.pending.ctime };
     return a;
@@ -609,7 +617,10 @@ export class Engine implements FileSystem {
     const st = this.files.get(inoKey(r.ino));
     if (seq !== undefined && st && st.generation === r.generation) {
       tx.afterApply.push(() => {
-        if (st.pendingSeq === seq) st.pending = undefined;
+        if (st.pendingSeq === seq) {
+          st.pending = undefined;
+          this.pendingFiles.delete(st);
+        }
       });
     }
   }
@@ -1332,6 +1343,7 @@ export class Engine implements FileSystem {
   }
 
   private discard(st: FileState): void {
+    this.pendingFiles.delete(st);
     this.dropPrefetch(st);
     this.bufferedBlocks -= st.dirty.clear();
     this.wakeBudget();
@@ -1699,6 +1711,7 @@ export class Engine implements FileSystem {
       const now = this.now();
       st.pending = { size: Math.max(r1.size, end), mtime: now, ctime: now };
       st.pendingSeq++;
+      this.pendingFiles.add(st);
       r1.size = st.pending.size;
       r1.mtime = now;
       r1.ctime = now;
