@@ -4,8 +4,9 @@
  * Invariants: a handle is exactly FH_LENGTH bytes; the fsid sits at FH_FSID_OFFSET in every
  * version so the load director can route without a key; the MAC covers every byte before it,
  * so a handle we did not mint (guessed ino, edited fsid, truncated) is refused before the
- * engine sees it. The verified-handle cache only ever holds handles whose MAC checked, and a
- * hit must equal such a handle in every byte, so a hit is as good as a verification; the
+ * engine sees it. The verified-handle cache only ever holds handles whose MAC checked or that
+ * this codec minted, and a hit must equal such a handle in every byte, so a hit is as good as
+ * a verification; the
  * minted-handle cache holds handles this codec made, and a hit must encode the same fsid, inode
  * and generation, so it is the handle we would mint.
  */
@@ -94,6 +95,9 @@ export class FileHandleCodec {
       if (oldest.done !== true) this.minted.delete(oldest.value);
     }
     this.minted.set(key, { fsid, generation: file.generation, fh });
+    // A handle we just minted comes back at once (the WRITE after a CREATE, the GETATTR after a
+    // LOOKUP): it is as good as verified, so its first use skips the MAC as well.
+    this.remember(fh, { fsid, file: { ino: file.ino, generation: file.generation } });
     return fh;
   }
 
@@ -119,13 +123,19 @@ export class FileHandleCodec {
       fsid: fh.readBigUInt64BE(FH_FSID_OFFSET),
       file: { ino: fh.readBigUInt64BE(FH_INO_OFFSET), generation: fh.readUInt32BE(FH_GENERATION_OFFSET) },
     };
-    if (hit !== undefined) this.verified.delete(slot);
+    // A copy: `fh` is a view into the call's message.
+    this.remember(Buffer.from(fh), decoded);
+    return decoded;
+  }
+
+  /** Adds a handle whose MAC is right (checked, or ours) to the verified cache; `bytes` is kept. */
+  private remember(bytes: Buffer, decoded: DecodedHandle): void {
+    const slot = slotOf(bytes);
+    if (this.verified.has(slot)) this.verified.delete(slot);
     else if (this.verified.size >= this.cacheEntries) {
       const oldest = this.verified.keys().next();
       if (oldest.done !== true) this.verified.delete(oldest.value);
     }
-    // A copy: `fh` is a view into the call's message.
-    this.verified.set(slot, { bytes: Buffer.from(fh), decoded });
-    return decoded;
+    this.verified.set(slot, { bytes, decoded });
   }
 }
