@@ -1640,8 +1640,14 @@ export class Engine implements FileSystem {
     // wakes the waiters; waking them here would only spin.
     if (!this.largestBuffer()) return;
     this.flushLoop = (async () => {
+      // Yield first: a loop with nothing to flush would otherwise finish (and clear
+      // `flushLoop`) before the assignment above, leaving it set for good and nothing flushing.
+      await null;
       try {
-        while (this.bufferedBlocks > this.budgetBlocks / 4) {
+        // Down to a quarter of the budget; and further while writers wait for room, since one
+        // write may need more than the three quarters that leaves (a small budget, or an
+        // unaligned 1 MiB write): they must never wait on buffers nobody will flush.
+        while (this.bufferedBlocks > this.budgetBlocks / 4 || this.budgetWaiters.length > 0) {
           const best = this.largestBuffer();
           if (!best) break;
           // One batch at a time: a COMMIT waiting on this file's flush lock gets its turn.
