@@ -183,6 +183,12 @@ export interface ReadResult {
   data: Buffer;
   eof: boolean;
   attr: Attr;
+  /**
+   * Lets the engine use `data`'s memory for a later read. Call it at most once, and only when
+   * nothing will read `data` again (the NFS server calls it once the reply has left for the
+   * kernel). Not calling it is always safe.
+   */
+  release?: () => void;
 }
 
 export interface WriteResult {

@@ -27,14 +27,14 @@ import {
   type RpcProgram,
 } from './program';
 import { beginRecord, endRecord, endRecordPieces } from './record-writer';
-import { RpcReplyWriter } from './reply-writer';
+import { type ReplyPieces, RpcReplyWriter } from './reply-writer';
 
 /**
  * The outcome of one message: reply bytes, a message to drop as garbage, or deliberate silence.
  * A framed reply whose handler spliced a buffer (a READ's data) comes as pieces to write in
  * order; an unframed one is always a single buffer.
  */
-export type DispatchResult = Buffer | Buffer[] | 'garbage' | 'silent';
+export type DispatchResult = Buffer | ReplyPieces | 'garbage' | 'silent';
 
 export interface Clock {
   /** Monotonic nanoseconds, used only to time calls for the observer. */
@@ -181,10 +181,16 @@ export class RpcDispatcher {
   }
 }
 
-function finish(w: RpcReplyWriter, framed: boolean, markAt: number): Buffer | Buffer[] {
-  if (!framed) return w.flat(0);
+function finish(w: RpcReplyWriter, framed: boolean, markAt: number): Buffer | ReplyPieces {
+  if (!framed) {
+    const flat = w.flat(0);
+    w.releaser()?.(); // a copy when anything was spliced: the spliced buffers are free
+    return flat;
+  }
   // Most replies splice nothing: one view, no list of pieces.
   if (w.splicedBytes === 0) return endRecord(w, markAt);
-  const pieces = endRecordPieces(w, markAt);
-  return pieces.length === 1 ? pieces[0]! : pieces;
+  const pieces: ReplyPieces = endRecordPieces(w, markAt);
+  const sent = w.releaser();
+  if (sent !== undefined) pieces.sent = sent;
+  return pieces;
 }

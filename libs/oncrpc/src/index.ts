@@ -35,7 +35,7 @@ export {
 } from './proxy-v2';
 export { RecordReader, RecordTooLargeError } from './record-reader';
 export { beginRecord, endRecord, endRecordPieces, frameRecord } from './record-writer';
-export { RpcReplyWriter, SPLICE_MIN_BYTES, writeOpaqueSpliced } from './reply-writer';
+export { type ReplyPieces, RpcReplyWriter, SPLICE_MIN_BYTES, writeOpaqueSpliced } from './reply-writer';
 export { RpcDispatcher, NOOP_LOGGER, HRTIME_CLOCK, type Clock, type DispatchResult, type RpcLogger } from './dispatcher';
 export { RpcServer, clientAddressOf, type ConnectionStats, type RpcServerOptions } from './server';
 export {

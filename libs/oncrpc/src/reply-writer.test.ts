@@ -51,4 +51,24 @@ describe('RpcReplyWriter', () => {
     expect(w.splicedSince(0)).toBe(false);
     expect(Buffer.concat(w.pieces(0)).toString('hex')).toBe('0000000100000002');
   });
+
+  it('releases a spliced buffer only through releaser(), once per buffer; a copied one at once; a truncated one never', () => {
+    const small: string[] = [];
+    const w = new RpcReplyWriter(16);
+    w.opaqueSpliced(Buffer.alloc(SPLICE_MIN_BYTES - 1), () => small.push('small'));
+    expect(small).toEqual(['small']); // copied into the writer: free already
+    const released: number[] = [];
+    w.opaqueSpliced(Buffer.alloc(SPLICE_MIN_BYTES, 1), () => released.push(1));
+    w.uint(0);
+    const cut = w.length;
+    w.opaqueSpliced(Buffer.alloc(SPLICE_MIN_BYTES, 2), () => released.push(2));
+    w.truncate(cut);
+    expect(released).toEqual([]);
+    const release = w.releaser();
+    expect(released).toEqual([]);
+    release!();
+    expect(released).toEqual([1]); // the truncated splice is not released: its owner keeps it
+    expect(new RpcReplyWriter(16).releaser()).toBeUndefined();
+  });
 });
+

@@ -7,6 +7,10 @@
  * padding of a spliced opaque lives in `buf`, so every piece but the spliced data is ours. A
  * spliced buffer must not change until the reply is sent, which holds for engine read results
  * (each READ gets its own). `truncate` drops spliced buffers past the new end with the bytes.
+ * A spliced buffer's `release` runs at most once, and only when no piece of this writer will be
+ * read again: after a copy of the encoding (`flat`), or when the server has handed the pieces
+ * to the kernel (`ReplyPieces.sent`). A reply never sent never releases (the memory is simply
+ * collected).
  */
 import { XdrWriter } from '@ferry/xdr';
 
@@ -16,7 +20,12 @@ export const SPLICE_MIN_BYTES = 16 * 1024;
 interface Splice {
   at: number;
   data: Buffer;
+  release: (() => void) | undefined;
 }
+
+/** A framed reply as pieces to write in order; `sent`, when set, is to be called once, after
+ * the kernel has taken every piece (it releases the spliced buffers). */
+export type ReplyPieces = Buffer[] & { sent?: () => void };
 
 const NO_SPLICES: readonly Splice[] = Object.freeze([]);
 
@@ -26,15 +35,19 @@ export class RpcReplyWriter extends XdrWriter {
   /** Total length of the spliced buffers (not counted in `length`). */
   splicedBytes = 0;
 
-  /** RFC 4506 §4.10 variable-length opaque whose data is referenced, not copied. */
-  opaqueSpliced(data: Buffer): void {
+  /**
+   * RFC 4506 §4.10 variable-length opaque whose data is referenced, not copied. `release` is
+   * called when `data` is no longer needed (see the invariants above).
+   */
+  opaqueSpliced(data: Buffer, release?: () => void): void {
     if (data.length < SPLICE_MIN_BYTES) {
       this.opaque(data);
+      release?.(); // copied: nothing refers to it any more
       return;
     }
     this.uint(data.length);
     if (this.splices === NO_SPLICES) this.splices = [];
-    (this.splices as Splice[]).push({ at: this.length, data });
+    (this.splices as Splice[]).push({ at: this.length, data, release });
     this.splicedBytes += data.length;
     const pad = (4 - (data.length & 3)) & 3;
     if (pad !== 0) {
@@ -78,13 +91,23 @@ export class RpcReplyWriter extends XdrWriter {
     if (!this.splicedSince(from)) return this.buf.subarray(from, this.length);
     return Buffer.concat(this.pieces(from));
   }
+
+  /** What releases the spliced buffers still in the encoding, or undefined if none has a release. */
+  releaser(): (() => void) | undefined {
+    const releases: Array<() => void> = [];
+    for (const s of this.splices) if (s.release !== undefined) releases.push(s.release);
+    if (releases.length === 0) return undefined;
+    return () => {
+      for (const r of releases) r();
+    };
+  }
 }
 
 /**
  * Write a variable-length opaque, splicing it when the writer is a reply writer (the server's
  * hot path) and copying it otherwise (codec tests, tools, the client).
  */
-export function writeOpaqueSpliced(w: XdrWriter, data: Buffer): void {
-  if (w instanceof RpcReplyWriter) w.opaqueSpliced(data);
-  else w.opaque(data);
+export function writeOpaqueSpliced(w: XdrWriter, data: Buffer, release?: () => void): void {
+  if (w instanceof RpcReplyWriter) w.opaqueSpliced(data, release);
+  else w.opaque(data); // `release` not called: the caller may still hold `data`
 }

@@ -11,6 +11,7 @@ import { decodeReplyHeader, encodeCallHeader, CRED_NONE } from './message';
 import { AuthFlavor, AuthRejectError, GarbageArgsError, NoReplyError, type Credential, type ProcedureHandler, type RpcCall } from './program';
 import { RecordReader } from './record-reader';
 import { frameRecord } from './record-writer';
+import type { RpcReplyWriter } from './reply-writer';
 import { clientAddressOf, RpcServer, type RpcServerOptions } from './server';
 
 const PROG = 400_000;
@@ -33,6 +34,7 @@ interface Fixture {
   errors: unknown[];
   done: Array<{ prog: string; proc: string; ok: boolean }>;
   queuedAtBigCall: number[];
+  released: Array<{ fill: number; intact: boolean }>;
 }
 
 const servers: RpcServer[] = [];
@@ -44,7 +46,7 @@ afterEach(async () => {
 const gatesToOpen: Gate[] = [];
 
 async function start(opts: Partial<RpcServerOptions> = {}): Promise<Fixture> {
-  const f = { gates: new Map(), calls: [], errors: [], done: [], queuedAtBigCall: [] } as unknown as Fixture;
+  const f = { gates: new Map(), calls: [], errors: [], done: [], queuedAtBigCall: [], released: [] } as unknown as Fixture;
   const gate = (id: number): Gate => {
     let g = f.gates.get(id);
     if (!g) {
@@ -80,6 +82,14 @@ async function start(opts: Partial<RpcServerOptions> = {}): Promise<Fixture> {
     },
     /* 7 silent */ () => {
       throw new NoReplyError('silent');
+    },
+    /* 8 spliced reply: a buffer lent by the handler, given back by `release` once sent */ (call, w) => {
+      const fill = call.args.uint();
+      const data = Buffer.alloc(BIG_REPLY_BYTES, fill);
+      (w as RpcReplyWriter).opaqueSpliced(data, () => {
+        f.released.push({ fill, intact: data.every((b) => b === fill) });
+        data.fill(0xee); // what reuse would do: any reply still to be sent would carry it
+      });
     },
   ];
   f.server = new RpcServer({
@@ -293,6 +303,28 @@ describe('RpcServer over TCP', () => {
     peer.socket.resume();
     const recs = await peer.waitRecords(total);
     expect(new Set(recs.map((r) => r.readUInt32BE(0))).size).toBe(total);
+    peer.socket.destroy();
+  });
+
+  it('gives a spliced buffer back only once the kernel has its bytes, even from a client that stalls', async () => {
+    const f = await start({ maxQueuedReplyBytesPerConnection: 256 * 1024 });
+    const peer = new RawPeer(f.port);
+    peer.socket.pause(); // not read for now: replies queue in the kernel, then in the server
+    const total = 300;
+    const calls: Buffer[] = [];
+    for (let i = 0; i < total; i++) calls.push(frameRecord(callBytes(i, 8, (w) => w.uint(i % 200))));
+    peer.socket.write(Buffer.concat(calls));
+    await until(() => f.server.connectionStats()[0]?.paused === true);
+    expect(f.released.length).toBeLessThan(total); // the rest wait for the peer
+    peer.socket.resume();
+    const recs = await peer.waitRecords(total);
+    for (const r of recs) {
+      const xid = r.readUInt32BE(0);
+      const data = r.subarray(r.length - BIG_REPLY_BYTES);
+      expect(data.every((b) => b === xid % 200), `reply ${xid} carries its own bytes`).toBe(true);
+    }
+    await until(() => f.released.length === total);
+    expect(f.released.every((x) => x.intact)).toBe(true);
     peer.socket.destroy();
   });
 

@@ -29,6 +29,7 @@ import { CredentialCache, encodeAcceptedReply } from './message';
 import type { ClientAddress, RpcObserver, RpcProgram } from './program';
 import { DEFAULT_MAX_PROXY_HEADER_BYTES, NetworkList, ProxyCommand, ProxyPreamble } from './proxy-v2';
 import { RecordReader } from './record-reader';
+import type { ReplyPieces } from './reply-writer';
 
 export interface RpcServerOptions {
   programs: RpcProgram[];
@@ -406,8 +407,11 @@ export class RpcServer {
     }
     // The write callback fires when the kernel has taken the bytes: only then are they no
     // longer ours to account for (a peer that does not read keeps them here).
-    const written = (): void => {
+    const written = (err?: Error | null): void => {
       conn.queuedReplyBytes -= bytes;
+      // Taken by the kernel: the spliced buffers (READ data) may be used again. Not after an
+      // error, when libuv may not be done with them: they are left to the collector.
+      if (!err && Array.isArray(reply)) (reply as ReplyPieces).sent?.();
       if (conn.paused || this.closing) this.pump(conn);
     };
     if (!Array.isArray(reply)) {

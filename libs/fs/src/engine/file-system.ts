@@ -109,6 +109,7 @@ import {
 } from './layout';
 import { Mutex, RwLock } from './mutex';
 import { isDotName, nameBytes, symlinkTargetBytes } from './names';
+import { ReadBuffers } from './read-buffers';
 import { type CachedInode, type DirListing, ReadCache } from './read-cache';
 import { Staging } from './staging';
 import { type Run, WriteBuffer } from './write-buffer';
@@ -140,6 +141,9 @@ export interface FileSystemOpenOptions {
   /** Told of every chunk read ahead: when it starts, then whether a read used it or it was
    * dropped (stale, passed by the reader, evicted, closed). For metrics. */
   onReadahead?: (outcome: ReadaheadOutcome) => void;
+  /** Read buffers of 64 KiB and more kept for reuse once their reader releases them
+   * (`ReadResult.release`; read-buffers.ts), in bytes (default 32 MiB; 0 keeps none). */
+  readBufferBytes?: number;
 }
 
 export type ReadaheadOutcome = 'started' | 'used' | 'dropped';
@@ -289,6 +293,7 @@ export class Engine implements FileSystem {
   private dataEpoch = 0;
   private readonly cache: ReadCache;
   private readonly readaheadStreams: number;
+  private readonly readBuffers: ReadBuffers;
   private readonly onReadahead: ((outcome: ReadaheadOutcome) => void) | undefined;
   /** Files holding a prefetch, oldest first (a Set keeps insertion order). */
   private readonly prefetching = new Set<FileState>();
@@ -322,6 +327,7 @@ export class Engine implements FileSystem {
     const budgetBytes = opts.writeBufferBytes ?? 256 * 1024 * 1024;
     this.budgetBlocks = Math.max(1, Math.floor(budgetBytes / BLOCK_BYTES));
     this.readaheadStreams = opts.readaheadStreams ?? 32;
+    this.readBuffers = new ReadBuffers(opts.readBufferBytes ?? 32 * 1024 * 1024);
     this.onReadahead = opts.onReadahead;
     this.replyRecordsMax = opts.replyRecordsMax ?? 4096;
     this.replyBytesMax = opts.replyBytesMax ?? 4 * 1024 * 1024;
@@ -1469,7 +1475,7 @@ export class Engine implements FileSystem {
    * record, and extents that follow each other on the volume too are read with one pread.
    */
   private async readBlocksOf(st: FileState, ino: bigint, first: number, count: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(count * BLOCK_BYTES);
+    const out = this.readBuffers.take(count * BLOCK_BYTES);
     const end = first + count;
     const exts: Array<{ fileBlock: number; volBlock: number; count: number; raw: Buffer }> = [];
     await this.volume.scan(extentKey(ino, Math.max(0, first - (MAX_EXTENT_BLOCKS - 1))), extentKey(ino, end), (k, v) => {
@@ -1554,12 +1560,25 @@ export class Engine implements FileSystem {
         const next = Math.floor(end / BLOCK_BYTES);
         this.startPrefetch(st, a.ino, next, Math.floor((Math.min(size, end + count) - 1) / BLOCK_BYTES) - next + 1);
       }
-      const buf = (ahead && (await ahead)) ?? (await this.readBlocksOf(st, a.ino, first, last - first + 1));
-      const data = buf.subarray(start - first * BLOCK_BYTES, end - first * BLOCK_BYTES);
-      return { data, eof: end >= size, attr: a };
+      // `whole` is the buffer the blocks were read into (the prefetch's may start earlier).
+      const got = ahead && (await ahead);
+      const whole = got ? got.whole : await this.readBlocksOf(st, a.ino, first, last - first + 1);
+      const at = got ? got.at : -first * BLOCK_BYTES;
+      const data = whole.subarray(at + start, at + end);
+      return { data, eof: end >= size, attr: a, release: this.releaser(whole) };
     } finally {
       this.releaseFile(st, release);
     }
+  }
+
+  /** ReadResult.release of a read into `whole`: gives it back once, if it came from the pool. */
+  private releaser(whole: Buffer): () => void {
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.readBuffers.give(whole);
+    };
   }
 
   /** Records a READ of [start, end); true when it starts where the file's last one ended, or at
@@ -1579,12 +1598,13 @@ export class Engine implements FileSystem {
    * A stale prefetch, or one the reader has moved past, is dropped; one still ahead of this read
    * (several reads in flight) stays.
    */
-  private takePrefetch(st: FileState, first: number, count: number): Promise<Buffer | undefined> | undefined {
+  private takePrefetch(st: FileState, first: number, count: number): Promise<{ whole: Buffer; at: number } | undefined> | undefined {
     const p = st.prefetch;
     if (!p) return undefined;
     if (p.version === st.version && first >= p.first && first + count <= p.first + p.count) {
       this.dropPrefetch(st, 'used');
-      return p.blocks.then((b) => b?.subarray((first - p.first) * BLOCK_BYTES, (first + count - p.first) * BLOCK_BYTES));
+      // `at`: where the file's byte 0 would be in `whole` (which starts at block p.first).
+      return p.blocks.then((b) => (b === undefined ? undefined : { whole: b, at: -p.first * BLOCK_BYTES }));
     }
     if (p.version !== st.version || first + count > p.first) this.dropPrefetch(st);
     return undefined;

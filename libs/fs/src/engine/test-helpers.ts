@@ -19,7 +19,7 @@ export const owner = { uid: 1000, gid: 1000 };
 
 export async function makeFs(
   vopts: MemoryVolumeOptions = {},
-  eopts: { writeBufferBytes?: number; logger?: EngineLogger; readaheadStreams?: number; onReadahead?: (outcome: ReadaheadOutcome) => void } = {},
+  eopts: { writeBufferBytes?: number; logger?: EngineLogger; readaheadStreams?: number; onReadahead?: (outcome: ReadaheadOutcome) => void; readBufferBytes?: number } = {},
 ): Promise<{ fs: FileSystem; volume: MemoryVolume; clock: () => Timespec }> {
   const volume = new MemoryVolume(vopts);
   const clock = tickingClock();

@@ -19,6 +19,8 @@ export interface READ3resok {
   count: number;
   eof: boolean;
   data: Buffer;
+  /** Not on the wire: the engine's ReadResult.release, called once the reply has been sent. */
+  release?: () => void;
 }
 export interface READ3resfail {
   file_attributes: PostOpAttr;
@@ -45,7 +47,7 @@ export const READ: Nfs3Procedure<READ3args, READ3res> = {
         x.uint(v.count);
         x.bool(v.eof);
         // The data goes to the socket as its own piece, not copied into the reply.
-        writeOpaqueSpliced(x, v.data);
+        writeOpaqueSpliced(x, v.data, v.release);
       },
       (x, v) => writePostOpAttr(x, v.file_attributes),
     ),
@@ -64,7 +66,7 @@ export const READ: Nfs3Procedure<READ3args, READ3res> = {
     const count = Math.min(a.count, ctx.maxIoBytes);
     const r = await ctx.fs.read(ctx.file, a.offset, count);
     ctx.stats?.bytesRead(r.data.length);
-    return ok({ file_attributes: fattr3(r.attr), count: r.data.length, eof: r.eof, data: r.data });
+    return ok({ file_attributes: fattr3(r.attr), count: r.data.length, eof: r.eof, data: r.data, release: r.release });
   },
   fail: (status, info) => fail(status, { file_attributes: info.attr }),
 };
