@@ -678,12 +678,13 @@ export class Engine implements FileSystem {
     });
   }
 
+  /** `base`: nameHashBase(name), when the caller has it already (a hash costs a few µs). */
   private async findEntry(
     tx: Staging | undefined,
     dir: bigint,
     name: Buffer,
+    base = nameHashBase(name),
   ): Promise<{ key: Buffer; ino: bigint; type: FileType; freeSlot: number } | { key: undefined; freeSlot: number }> {
-    const base = nameHashBase(name);
     const from = direntKey(dir, base);
     const to = direntKey(dir, base + BigInt(COLLISION_SLOTS));
     let rows: Array<[Buffer, Buffer]>;
@@ -706,10 +707,10 @@ export class Engine implements FileSystem {
     return { key: undefined, freeSlot };
   }
 
-  private addEntry(tx: Staging, dir: bigint, name: Buffer, freeSlot: number, ino: bigint, type: FileType): void {
+  private addEntry(tx: Staging, dir: bigint, name: Buffer, freeSlot: number, ino: bigint, type: FileType, base = nameHashBase(name)): void {
     // 256 names with one 55-bit hash cannot happen by chance; a corrupt directory could.
     if (freeSlot < 0) throw new Error(`directory ${dir}: hash collision slots exhausted`);
-    tx.put(direntKey(dir, nameHashBase(name) + BigInt(freeSlot)), encodeDirent(ino, type, name));
+    tx.put(direntKey(dir, base + BigInt(freeSlot)), encodeDirent(ino, type, name));
   }
 
   private async isEmptyDir(tx: Staging, dir: bigint): Promise<boolean> {
@@ -764,10 +765,11 @@ export class Engine implements FileSystem {
     answer?: ReplyBuilder<NewNode>,
   ): Promise<NewNode> {
     const nb = nameBytes(name);
+    const base = nameHashBase(nb);
     return this.mutate(async (tx, now) => {
       const dir = await this.resolveDir(dirRef, tx);
       if (isDotName(name)) throw this.dirFail(FsErrorCode.EXIST, dir);
-      const found = await this.findEntry(tx, dir.ino, nb);
+      const found = await this.findEntry(tx, dir.ino, nb, base);
       if (found.key) {
         const existing = await this.loadInode(tx, found.ino);
         const r = existing && onExisting ? onExisting(existing, dir) : undefined;
@@ -783,7 +785,7 @@ export class Engine implements FileSystem {
         dir.nlink++;
       }
       this.putInode(tx, node);
-      this.addEntry(tx, dir.ino, nb, found.freeSlot, ino, node.type);
+      this.addEntry(tx, dir.ino, nb, found.freeSlot, ino, node.type, base);
       dir.mtime = now;
       dir.ctime = now;
       this.putInode(tx, dir);
@@ -1004,20 +1006,21 @@ export class Engine implements FileSystem {
 
   async link(fileRef: FileRef, dirRef: FileRef, name: string, answer?: ReplyBuilder<NewNode>): Promise<NewNode> {
     const nb = nameBytes(name);
+    const base = nameHashBase(nb);
     return this.mutate(async (tx, now) => {
       const file = await this.resolve(fileRef, tx);
       const dir = await this.resolveDir(dirRef, tx);
       // RFC 1813 §3.3.15 lists no ISDIR; like Linux (vfs_link), hard links to directories are EPERM.
       if (file.type === FileType.DIR) throw this.dirFail(FsErrorCode.PERM, dir, 'hard link to a directory');
       if (isDotName(name)) throw this.dirFail(FsErrorCode.EXIST, dir);
-      const found = await this.findEntry(tx, dir.ino, nb);
+      const found = await this.findEntry(tx, dir.ino, nb, base);
       if (found.key) throw this.dirFail(FsErrorCode.EXIST, dir);
       if (file.nlink >= MAX_LINKS) throw this.dirFail(FsErrorCode.MLINK, dir);
       this.checkMetaSpace(dir);
       const before = wccOf(dir);
       file.nlink++;
       file.ctime = now;
-      this.addEntry(tx, dir.ino, nb, found.freeSlot, file.ino, file.type);
+      this.addEntry(tx, dir.ino, nb, found.freeSlot, file.ino, file.type, base);
       // When the file is the directory itself this cannot happen (directories are refused above).
       dir.mtime = now;
       dir.ctime = now;
@@ -1037,11 +1040,12 @@ export class Engine implements FileSystem {
 
   private async unlinkEntry(dirRef: FileRef, name: string, wantDir: boolean, answer: ReplyBuilder<Wcc> | undefined): Promise<Wcc> {
     const nb = nameBytes(name);
+    const base = nameHashBase(nb);
     return this.mutate(async (tx, now) => {
       const dir = await this.resolveDir(dirRef, tx);
       if (name === '.') throw this.dirFail(wantDir ? FsErrorCode.INVAL : FsErrorCode.ISDIR, dir);
       if (name === '..') throw this.dirFail(wantDir ? FsErrorCode.NOTEMPTY : FsErrorCode.ISDIR, dir);
-      const found = await this.findEntry(tx, dir.ino, nb);
+      const found = await this.findEntry(tx, dir.ino, nb, base);
       if (!found.key) throw this.dirFail(FsErrorCode.NOENT, dir);
       const target = await this.loadInode(tx, found.ino);
       if (!target) throw new Error(`directory ${dir.ino}: entry "${name}" names missing inode ${found.ino}`);
@@ -1073,6 +1077,7 @@ export class Engine implements FileSystem {
   async rename(fromDirRef: FileRef, fromName: string, toDirRef: FileRef, toName: string, answer?: ReplyBuilder<RenameResult>): Promise<RenameResult> {
     const fromNb = nameBytes(fromName);
     const toNb = nameBytes(toName);
+    const toBase = nameHashBase(toNb);
     return this.mutate(async (tx, now) => {
       const fromDir = await this.resolveDir(fromDirRef, tx);
       const sameDir = fromDir.ino === toDirRef.ino;
@@ -1092,7 +1097,7 @@ export class Engine implements FileSystem {
       if (!srcInode) throw new Error(`directory ${fromDir.ino}: entry "${fromName}" names missing inode ${src.ino}`);
       const fromBefore = wccOf(fromDir);
       const toBefore = wccOf(toDir);
-      const dst = await this.findEntry(tx, toDir.ino, toNb);
+      const dst = await this.findEntry(tx, toDir.ino, toNb, toBase);
       // POSIX: renaming a name onto itself, or onto another link of the same file, does nothing.
       if (dst.key && dst.ino === src.ino) {
         return {
@@ -1125,8 +1130,8 @@ export class Engine implements FileSystem {
       }
       tx.del(src.key);
       // Re-scan the slot after the deletes so the new entry takes the lowest free index.
-      const slot = await this.findEntry(tx, toDir.ino, toNb);
-      this.addEntry(tx, toDir.ino, toNb, slot.freeSlot, srcInode.ino, srcInode.type);
+      const slot = await this.findEntry(tx, toDir.ino, toNb, toBase);
+      this.addEntry(tx, toDir.ino, toNb, slot.freeSlot, srcInode.ino, srcInode.type, toBase);
       if (srcInode.type === FileType.DIR && !sameDir) {
         if (toDir.nlink >= MAX_LINKS) throw fail(FsErrorCode.MLINK);
         fromDir.nlink--;

@@ -3,7 +3,7 @@
  * Prose, versioning and rules: libs/fs/FORMAT-engine.md. This module holds only the layout and
  * its codecs; every integer is big-endian so keys sort numerically under memcmp.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type Attr, FileType, type Timespec } from '../api';
 import { MAX_VALUE_BYTES } from '../meta/layout';
 
@@ -244,7 +244,7 @@ export function direntCookie(key: Buffer): bigint {
 
 /** The 55-bit hash of a name, shifted to leave COLLISION_SLOTS indexes below it; never < 1. */
 export function nameHashBase(name: Buffer): bigint {
-  const h = createHash('sha256').update(name).digest();
+  const h = hash('sha256', name, 'buffer'); // one-shot: no Hash object per name
   // 55 bits: cookies stay below 2^63 (some clients treat cookies as signed).
   let v = h.readBigUInt64BE(0) >> 9n;
   if (v === 0n) v = 1n;
