@@ -44,6 +44,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
       clock: nowTimespec,
       random: (n) => randomBytes(n),
       writeBufferBytes: this.config.writeBufferBytes,
+      readBufferBytes: this.config.readBufferBytes,
       scrubBytesPerSecond: this.config.scrubBytesPerSecond,
       onReadahead: (outcome) => this.metrics.readahead.inc({ outcome }),
     });

@@ -51,6 +51,8 @@ export interface MoverStorageHostOptions {
   clock: () => Timespec;
   random: (n: number) => Buffer;
   writeBufferBytes?: number;
+  /** Large read buffers kept for reuse, per filesystem (FERRY_READ_BUFFERS; engine default). */
+  readBufferBytes?: number;
   /** Root directory of new filesystems (the embedded default is 0o777, owned by root). */
   rootMode?: number;
   /** Average device read rate of a scrub (FERRY_SCRUB_RATE); 0 or unset = unlimited. */
@@ -363,6 +365,7 @@ export class MoverStorageHost implements StorageHost {
       random: this.opts.random,
       logger: this.log,
       writeBufferBytes: this.opts.writeBufferBytes,
+      readBufferBytes: this.opts.readBufferBytes,
       onReadahead: this.opts.onReadahead,
     });
     this.served.set(fsid, { space, volume, fs, scrubs: new Set() });

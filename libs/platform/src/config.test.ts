@@ -6,14 +6,14 @@ import { ConfigError, loadControlConfig, loadMoverConfig, parseSize } from './co
 describe('loadMoverConfig', () => {
   it('gives the embedded defaults', () => {
     const c = loadMoverConfig({}, '/srv');
-    expect(c).toMatchObject({ dataDir: '/srv/data', nfsPort: 2049, portmapPort: 111, httpPort: 8049, logLevel: 'info', scrubBytesPerSecond: 256 * 1024 * 1024 });
+    expect(c).toMatchObject({ dataDir: '/srv/data', nfsPort: 2049, portmapPort: 111, httpPort: 8049, logLevel: 'info', scrubBytesPerSecond: 256 * 1024 * 1024, readBufferBytes: 32 * 1024 * 1024 });
   });
   it('reads every setting', () => {
     const c = loadMoverConfig(
-      { FERRY_DATA_DIR: '/d', FERRY_NFS_PORT: '20490', FERRY_PORTMAP_PORT: '0', FERRY_HTTP_PORT: '18080', FERRY_POOL_SIZE: '2G', FERRY_FS_SIZE: '1G', FERRY_BUSY_POLL_US: '75', FERRY_SCRUB_RATE: '16M' },
+      { FERRY_DATA_DIR: '/d', FERRY_NFS_PORT: '20490', FERRY_PORTMAP_PORT: '0', FERRY_HTTP_PORT: '18080', FERRY_POOL_SIZE: '2G', FERRY_FS_SIZE: '1G', FERRY_BUSY_POLL_US: '75', FERRY_SCRUB_RATE: '16M', FERRY_READ_BUFFERS: '0' },
       '/srv',
     );
-    expect(c).toMatchObject({ dataDir: '/d', nfsPort: 20490, portmapPort: 0, httpPort: 18080, poolBytes: 2 * 1024 ** 3, fsBytes: 1024 ** 3, busyPollUs: 75, scrubBytesPerSecond: 16 * 1024 ** 2 });
+    expect(c).toMatchObject({ dataDir: '/d', nfsPort: 20490, portmapPort: 0, httpPort: 18080, poolBytes: 2 * 1024 ** 3, fsBytes: 1024 ** 3, busyPollUs: 75, scrubBytesPerSecond: 16 * 1024 ** 2, readBufferBytes: 0 });
   });
   it('reads the scrub rate per second, 0 for unlimited', () => {
     expect(loadMoverConfig({ FERRY_SCRUB_RATE: '0' }).scrubBytesPerSecond).toBe(0);

@@ -22,6 +22,8 @@ export interface MoverConfig {
   fsBytes: number;
   /** Budget for buffered UNSTABLE writes. */
   writeBufferBytes: number;
+  /** Large read buffers kept for reuse, per served filesystem; 0 = none. */
+  readBufferBytes: number;
   /** Microseconds the RPC loop keeps polling after a call instead of sleeping; 0 = off. */
   busyPollUs: number;
   /** Average device read rate of an online scrub, bytes per second; 0 = unlimited. */
@@ -121,6 +123,7 @@ export function loadMoverConfig(env: Env = process.env, cwd = process.cwd()): Mo
     poolBytes: size(env, 'FERRY_POOL_SIZE', 0),
     fsBytes: size(env, 'FERRY_FS_SIZE', 0),
     writeBufferBytes: size(env, 'FERRY_WRITE_BUFFER', 256 * 1024 * 1024),
+    readBufferBytes: size(env, 'FERRY_READ_BUFFERS', 32 * 1024 * 1024),
     busyPollUs: int(env, 'FERRY_BUSY_POLL_US', DEFAULT_BUSY_POLL_US, 0, 10_000),
     scrubBytesPerSecond: rate(env, 'FERRY_SCRUB_RATE', DEFAULT_SCRUB_BYTES_PER_SECOND),
     directorNetworks: networkList(env, 'FERRY_DIRECTOR_NETWORKS'),

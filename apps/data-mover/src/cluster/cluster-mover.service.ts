@@ -73,6 +73,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
       clock: nowTimespec,
       random: (n) => randomBytes(n),
       writeBufferBytes: this.config.writeBufferBytes,
+      readBufferBytes: this.config.readBufferBytes,
       scrubBytesPerSecond: this.config.scrubBytesPerSecond,
       onReadahead: (outcome) => this.metrics.readahead.inc({ outcome }),
     });
