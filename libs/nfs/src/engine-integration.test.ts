@@ -5,7 +5,7 @@
  * handlers with encoded arguments, checking the decoded replies of a small workload.
  */
 import { describe, expect, it } from 'vitest';
-import { formatFileSystem, MemoryVolume, openFileSystem, type Timespec } from '@ferry/fs';
+import { type FileSystem, formatFileSystem, MemoryVolume, openFileSystem, type Timespec } from '@ferry/fs';
 import type { RpcProgram } from '@ferry/oncrpc';
 import { XdrReader, XdrWriter } from '@ferry/xdr';
 import { NfsService } from './nfs-service';
@@ -20,7 +20,7 @@ function okOf<Ok, Fail>(r: Res<Ok, Fail>): Ok {
   return r.resok;
 }
 
-async function setup(): Promise<{ call: <A, R>(spec: Nfs3Procedure<A, R>, args: A) => Promise<R>; root: Buffer }> {
+async function setup(): Promise<{ call: <A, R>(spec: Nfs3Procedure<A, R>, args: A) => Promise<R>; raw: <A>(spec: Nfs3Procedure<A, unknown>, args: A) => Promise<Buffer>; root: Buffer; fs: FileSystem }> {
   let n = 0;
   const clock = (): Timespec => {
     n++;
@@ -41,7 +41,12 @@ async function setup(): Promise<{ call: <A, R>(spec: Nfs3Procedure<A, R>, args: 
     r.expectEnd();
     return res;
   };
-  return { call, root: service.rootHandle(FSID) as Buffer };
+  const raw = async <A>(spec: Nfs3Procedure<A, unknown>, args: A): Promise<Buffer> => {
+    const w = new XdrWriter();
+    spec.encodeArgs(w, args);
+    return rawCall(nfs, spec.proc, Buffer.from(w.bytes()), { cred });
+  };
+  return { call, raw, root: service.rootHandle(FSID) as Buffer, fs };
 }
 
 describe('NFS over the real engine', () => {
@@ -80,5 +85,31 @@ describe('NFS over the real engine', () => {
     expect((await call(GETATTR, { object: f })).status).toBe(NfsStat3.NFS3ERR_STALE);
     const parent = okOf(await call(LOOKUP, { what: { dir: d, name: '..' } }));
     expect(parent.object.equals(root)).toBe(true);
+  });
+
+  it('sends the reply a non-idempotent call kept with its operation, encoded once', async () => {
+    const { raw, root, fs } = await setup();
+    let encodes = 0;
+    const encodeRes = CREATE.encodeRes;
+    CREATE.encodeRes = (w, r) => {
+      encodes++;
+      encodeRes(w, r);
+    };
+    try {
+      const before = fs.replyRecords().length;
+      const sent = await raw(CREATE, { where: { dir: root, name: 'once' }, how: { mode: Createmode3.GUARDED, obj_attributes: { mode: 0o644 } } });
+      const records = fs.replyRecords();
+      expect(records.length).toBe(before + 1);
+      // The body as sent, and the record's reply: the same bytes.
+      expect(records.at(-1)!.reply.equals(sent)).toBe(true);
+      expect(encodes).toBe(1);
+      // A failure is not kept, and is encoded for the wire as usual.
+      const again = await raw(CREATE, { where: { dir: root, name: 'once' }, how: { mode: Createmode3.GUARDED, obj_attributes: { mode: 0o644 } } });
+      expect(new XdrReader(again).uint()).toBe(NfsStat3.NFS3ERR_EXIST);
+      expect(fs.replyRecords().length).toBe(before + 1);
+      expect(encodes).toBe(2);
+    } finally {
+      CREATE.encodeRes = encodeRes;
+    }
   });
 });

@@ -104,6 +104,9 @@ const DEFAULT_EXPORT_REFRESH_WAIT_MS = 3000;
 class CallContext implements NfsCallContext {
   private attr0: Attr | undefined;
   private attr1: Attr | undefined;
+  /** The engine result the last `keep` builder saw, and the result it built and kept. */
+  private keptFrom: unknown;
+  private kept: unknown;
 
   constructor(
     readonly fs: FileSystem,
@@ -122,7 +125,26 @@ class CallContext implements NfsCallContext {
 
   keep<E>(toRes: (result: E) => unknown): ReplyBuilder<E> | undefined {
     const keeper = this.keeper;
-    return keeper && ((e: E) => keeper(toRes(e)));
+    return (
+      keeper &&
+      ((e: E) => {
+        const res = toRes(e);
+        const record = keeper(res);
+        this.keptFrom = e;
+        this.kept = record === undefined ? undefined : res;
+        return record;
+      })
+    );
+  }
+
+  keptRes<E, R>(toRes: (result: E) => R, result: E): R {
+    if (this.kept !== undefined && this.keptFrom === result) return this.kept as R;
+    return toRes(result);
+  }
+
+  /** The result whose encoding the engine kept as this call's reply record, if any. */
+  isKept(res: unknown): boolean {
+    return this.kept !== undefined && this.kept === res;
   }
 
   handle(file: FileRef): Buffer {
@@ -524,7 +546,9 @@ export class NfsService {
     } catch (err) {
       res = await this.failure(spec, call, args, ctx, err);
     }
-    spec.encodeRes(reply, res);
+    // The reply the engine kept with the operation is this result's encoding: send those bytes.
+    if (target?.kept !== undefined && ctx.isKept(res)) reply.fixedOpaque(target.kept);
+    else spec.encodeRes(reply, res);
   }
 
   /**

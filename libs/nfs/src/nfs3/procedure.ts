@@ -53,6 +53,12 @@ export interface NfsCallContext {
    * in the transaction that makes the change. Undefined when the call keeps no reply.
    */
   keep<E>(toRes: (result: E) => unknown): ReplyBuilder<E> | undefined;
+  /**
+   * `toRes(result)` for the engine result a `keep` builder was given: the same object the kept
+   * reply was encoded from, so the service sends those bytes instead of encoding them again.
+   * For any other result, a fresh `toRes(result)`.
+   */
+  keptRes<E, R>(toRes: (result: E) => R, result: E): R;
 }
 
 /** What a failure reply can carry; the service fills what the engine and the call learned. */

@@ -78,7 +78,7 @@ export const CREATE: Nfs3Procedure<CREATE3args, CREATE3res> = {
       if (existing !== undefined && !mayWriteData(ctx.user, existing)) throw new NfsError(NfsStat3.NFS3ERR_ACCES);
     }
     const toRes = (r: NewNode): CREATE3res => diropres3Ok(ctx, r);
-    return toRes(await ctx.fs.create(ctx.file, a.where.name, mode, owner, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.create(ctx.file, a.where.name, mode, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };

@@ -59,7 +59,7 @@ export const LINK: Nfs3Procedure<LINK3args, LINK3res> = {
     const file = await ctx.attr(0);
     if (file.type === FileType.DIR) throw new NfsError(NfsStat3.NFS3ERR_INVAL, 'hard link to a directory');
     const toRes = (r: NewNode): LINK3res => ok({ file_attributes: fattr3(r.attr), linkdir_wcc: wccData(r.dirWcc) });
-    return toRes(await ctx.fs.link(ctx.file, dirRef, a.link.name, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.link(ctx.file, dirRef, a.link.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { file_attributes: info.attr, linkdir_wcc: info.wcc2 }),
 };

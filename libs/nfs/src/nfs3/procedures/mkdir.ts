@@ -28,7 +28,7 @@ export const MKDIR: Nfs3Procedure<MKDIR3args, MKDIR3res> = {
     const { dir, owner } = await prepareCreate(ctx, a.where.name, attrs);
     if ((dir.mode & 0o2000) !== 0 && attrs.mode !== undefined) attrs.mode |= 0o2000;
     const toRes = (r: NewNode): MKDIR3res => diropres3Ok(ctx, r);
-    return toRes(await ctx.fs.mkdir(ctx.file, a.where.name, attrs, owner, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.mkdir(ctx.file, a.where.name, attrs, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };

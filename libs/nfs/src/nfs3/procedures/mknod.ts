@@ -81,7 +81,7 @@ export const MKNOD: Nfs3Procedure<MKNOD3args, MKNOD3res> = {
     if ('spec' in what && ctx.user.uid !== 0) throw new NfsError(NfsStat3.NFS3ERR_PERM, 'device nodes need root');
     const type = what.type as number as FileType.BLK | FileType.CHR | FileType.SOCK | FileType.FIFO;
     const toRes = (r: NewNode): MKNOD3res => diropres3Ok(ctx, r);
-    return toRes(await ctx.fs.mknod(ctx.file, a.where.name, type, rdev, attrs, owner, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.mknod(ctx.file, a.where.name, type, rdev, attrs, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };

@@ -56,7 +56,7 @@ export const REMOVE: Nfs3Procedure<REMOVE3args, REMOVE3res> = {
   async run(ctx, a) {
     await checkRemove(ctx, a.object.name);
     const toRes = (w: Wcc): REMOVE3res => ok({ dir_wcc: wccData(w) });
-    return toRes(await ctx.fs.remove(ctx.file, a.object.name, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.remove(ctx.file, a.object.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { dir_wcc: info.wcc }),
 };

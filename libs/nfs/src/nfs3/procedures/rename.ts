@@ -68,7 +68,7 @@ export const RENAME: Nfs3Procedure<RENAME3args, RENAME3res> = {
       }
     }
     const toRes = (r: RenameResult): RENAME3res => ok({ fromdir_wcc: wccData(r.fromWcc), todir_wcc: wccData(r.toWcc) });
-    return toRes(await ctx.fs.rename(ctx.file, a.from.name, toFile, a.to.name, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.rename(ctx.file, a.from.name, toFile, a.to.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { fromdir_wcc: info.wcc, todir_wcc: info.wcc2 }),
 };

@@ -21,7 +21,7 @@ export const RMDIR: Nfs3Procedure<RMDIR3args, RMDIR3res> = {
   async run(ctx, a) {
     await checkRemove(ctx, a.object.name);
     const toRes = (w: Wcc): RMDIR3res => ok({ dir_wcc: wccData(w) });
-    return toRes(await ctx.fs.rmdir(ctx.file, a.object.name, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.rmdir(ctx.file, a.object.name, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { dir_wcc: info.wcc }),
 };

@@ -89,7 +89,7 @@ export const SETATTR: Nfs3Procedure<SETATTR3args, SETATTR3res> = {
     }
     const guard: Timespec | undefined = a.guard === undefined ? undefined : { sec: a.guard.seconds, nsec: a.guard.nseconds };
     const toRes = (w: Wcc): SETATTR3res => ok({ obj_wcc: wccData(w) });
-    return toRes(await ctx.fs.setattr(ctx.file, set, guard, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.setattr(ctx.file, set, guard, ctx.keep(toRes)));
   },
   fail: (status, info) => fail(status, { obj_wcc: info.wcc }),
 };

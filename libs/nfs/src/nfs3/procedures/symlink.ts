@@ -45,7 +45,7 @@ export const SYMLINK: Nfs3Procedure<SYMLINK3args, SYMLINK3res> = {
     // symlink(2) refuses an empty target with ENOENT, as knfsd answers.
     if (a.symlink.symlink_data.length === 0) throw new NfsError(NfsStat3.NFS3ERR_NOENT, 'empty symlink target');
     const toRes = (r: NewNode): SYMLINK3res => diropres3Ok(ctx, r);
-    return toRes(await ctx.fs.symlink(ctx.file, a.where.name, a.symlink.symlink_data, attrs, owner, ctx.keep(toRes)));
+    return ctx.keptRes(toRes, await ctx.fs.symlink(ctx.file, a.where.name, a.symlink.symlink_data, attrs, owner, ctx.keep(toRes)));
   },
   fail: diropres3Fail,
 };
