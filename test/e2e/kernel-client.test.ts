@@ -33,15 +33,18 @@ describe('Linux kernel client (nfsvm)', () => {
       '--timeout', '1500', '--mem', '1024', '--with-file', `${seedPath}:/tmp/seed`, script, '/tmp/seed', md5, String(COPIES),
     ];
     let restartFailure: unknown;
+    let restarting: Promise<unknown> | undefined;
     const { code, lines: out } = await runNfsvm(args, (line) => {
       if (line !== 'RESTART-NOW') return;
-      void (async () => {
+      restarting = (async () => {
         await mover.restart();
         const marker = join(dir, 'marker');
         writeFileSync(marker, 'restarted\n');
         execFileSync('nfs-cp', [marker, `nfs://127.0.0.1/export/.ferry-restarted?version=3&nfsport=${mover.nfsPort}&mountport=${mover.nfsPort}`]);
       })().catch((err: unknown) => (restartFailure = err));
     });
+    // A script that ends early (a failed step) must not leave the restart running into afterAll.
+    await restarting;
     if (restartFailure) throw restartFailure;
     const text = out.join('\n');
     process.stdout.write(`${out.filter((l) => /^(ok|FAIL|ALL-OK)/.test(l)).join('\n')}\n`);

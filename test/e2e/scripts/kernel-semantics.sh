@@ -132,8 +132,11 @@ ok "$ENTRIES-entry directory listed while growing"
 echo before-restart > keep
 exec 3< keep
 cd d2
-echo "RESTART-NOW"
+# A second mount without attribute or lookup caching, to see the server's restart marker. It is
+# made before the restart: mounted during it, the mount helper would meet a closed port and fail
+# at once (it does not retry), and a mount that lives through the restart is the point anyway.
 nfsvm-mount-export /mnt2 'noac,lookupcache=none' >/dev/null 2>&1 || fail "second mount"
+echo "RESTART-NOW"
 t=0
 while [ ! -e /mnt2/.ferry-restarted ]; do sleep 1; t=$((t+1)); [ $t -lt 120 ] || fail "no restart marker"; done
 [ "$(cat f2)" = one ] || fail "read in cwd after restart"
