@@ -5,26 +5,10 @@
 // every result is snapshotted when returned and compared again after every later command.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type FileRef, type FileSystem, type ReadResult, StableHow } from '../api';
-import type { MemoryVolume } from '../testing/memory-volume';
-import { makeFs, owner } from './test-helpers';
+import { type ReadResult, StableHow } from '../api';
+import { makeFs, newFile, seededRandom, slowReads, turns } from './test-helpers';
 
 const B = 4096;
-const turns = (n: number): Promise<void> => new Promise((resolve) => (n <= 0 ? resolve() : setImmediate(() => void turns(n - 1).then(resolve))));
-
-function slowReads(volume: MemoryVolume, delay: () => number): void {
-  const orig = volume.readBlocks.bind(volume);
-  volume.readBlocks = async (block: number, buf: Buffer) => {
-    await turns(delay());
-    await orig(block, buf);
-    await turns(delay());
-  };
-}
-
-async function newFile(fs: FileSystem, name: string): Promise<FileRef> {
-  const { attr } = await fs.create(fs.root, name, { how: 'unchecked', attrs: { mode: 0o644 } }, owner);
-  return { ino: attr.ino, generation: attr.generation };
-}
 
 function pattern(len: number, seed: number): Buffer {
   const b = Buffer.alloc(len);
@@ -87,14 +71,10 @@ describe('engine read buffers', () => {
   it('a result not yet released keeps its bytes while later reads reuse released buffers', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (cmds, seed) => {
-        let rnd = seed;
-        const next = (n: number): number => {
-          rnd = (Math.imul(rnd, 1103515245) + 12345) & 0x7fffffff;
-          return rnd % n;
-        };
+        const next = seededRandom(seed);
         // A small pool and write buffer: buffers go round, flushes land among the reads.
         const { fs, volume } = await makeFs({}, { writeBufferBytes: 16 * B, readBufferBytes: 96 * B });
-        slowReads(volume, () => next(3));
+        slowReads(volume, () => [next(3), next(3)]);
         const ref = await newFile(fs, 'f');
         let model = pattern(48 * B, seed & 0xff);
         await fs.write(ref, 0n, model, StableHow.FILE_SYNC);

@@ -6,31 +6,10 @@
 // in between) and a byte-array model; every read is compared with the model.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type FileRef, type FileSystem, StableHow } from '../api';
-import type { MemoryVolume } from '../testing/memory-volume';
-import { makeFs, owner } from './test-helpers';
+import { StableHow } from '../api';
+import { makeFs, newFile, seededRandom, slowReads, turns } from './test-helpers';
 
 const B = 4096;
-const turns = (n: number): Promise<void> => new Promise((resolve) => (n <= 0 ? resolve() : setImmediate(() => void turns(n - 1).then(resolve))));
-
-/** Block reads that take `before` event-loop turns before they copy and `after` turns after. */
-function slowReads(volume: MemoryVolume, delays: () => [number, number]): { calls: () => number } {
-  const orig = volume.readBlocks.bind(volume);
-  let calls = 0;
-  volume.readBlocks = async (block: number, buf: Buffer) => {
-    calls++;
-    const [before, after] = delays();
-    await turns(before);
-    await orig(block, buf);
-    await turns(after);
-  };
-  return { calls: () => calls };
-}
-
-async function newFile(fs: FileSystem, name: string): Promise<FileRef> {
-  const { attr } = await fs.create(fs.root, name, { how: 'unchecked', attrs: { mode: 0o644 } }, owner);
-  return { ino: attr.ino, generation: attr.generation };
-}
 
 class ModelFile {
   bytes = Buffer.alloc(0);
@@ -71,11 +50,7 @@ describe('engine readahead', () => {
   it('reads return what the model holds, with writes, truncates and flushes around reads ahead', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 50 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (cmds, seed) => {
-        let rnd = seed;
-        const next = (n: number): number => {
-          rnd = (Math.imul(rnd, 1103515245) + 12345) & 0x7fffffff;
-          return rnd % n;
-        };
+        const next = seededRandom(seed);
         // A small write buffer: background flushes move data from the buffer to extents
         // while reads ahead are in flight.
         const { fs, volume } = await makeFs({}, { writeBufferBytes: 8 * B });
