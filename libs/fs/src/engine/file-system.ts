@@ -1570,7 +1570,8 @@ export class Engine implements FileSystem {
       const whole = got ? got.whole : await this.readBlocksOf(st, a.ino, first, last - first + 1);
       const at = got ? got.at : -first * BLOCK_BYTES;
       const data = whole.subarray(at + start, at + end);
-      return { data, eof: end >= size, attr: a, release: this.releaser(whole) };
+      // Only a buffer the pool may keep gets a `release` (no closure per small random read).
+      return { data, eof: end >= size, attr: a, release: whole.length >= this.readBuffers.minBytes ? this.releaser(whole) : undefined };
     } finally {
       this.releaseFile(st, release);
     }
