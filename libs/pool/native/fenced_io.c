@@ -89,6 +89,40 @@ static uint32_t crc32c(const uint8_t *p, size_t n) {
 
 #define BLOCK 4096
 
+#if defined(__x86_64__)
+/*
+ * The checksums of three whole blocks at once. The crc32 instruction takes three cycles to give
+ * its result but can start one every cycle, so one block's chain leaves the unit two thirds
+ * idle; three independent chains keep it busy (each block has its own checksum, so nothing needs
+ * combining afterwards). About three times the speed of one block at a time.
+ */
+__attribute__((target("sse4.2"))) static void crc32c_hw_x3(const uint8_t *a, const uint8_t *b, const uint8_t *c, uint32_t *out) {
+  uint64_t x = 0xFFFFFFFFu, y = 0xFFFFFFFFu, z = 0xFFFFFFFFu;
+  for (size_t i = 0; i < BLOCK; i += 8) {
+    uint64_t u, v, w;
+    memcpy(&u, a + i, 8);
+    memcpy(&v, b + i, 8);
+    memcpy(&w, c + i, 8);
+    x = __builtin_ia32_crc32di(x, u);
+    y = __builtin_ia32_crc32di(y, v);
+    z = __builtin_ia32_crc32di(z, w);
+  }
+  out[0] = ~(uint32_t)x;
+  out[1] = ~(uint32_t)y;
+  out[2] = ~(uint32_t)z;
+}
+#endif
+
+/* crcs[i] = CRC-32C of block i of data, for blocks whole blocks. */
+static void block_crcs(const uint8_t *data, size_t blocks, uint32_t *crcs) {
+  size_t i = 0;
+#if defined(__x86_64__)
+  if (have_hw_crc)
+    for (; i + 3 <= blocks; i += 3) crc32c_hw_x3(data + i * BLOCK, data + (i + 1) * BLOCK, data + (i + 2) * BLOCK, crcs + i);
+#endif
+  for (; i < blocks; i++) crcs[i] = crc32c(data + i * BLOCK, BLOCK);
+}
+
 /* One positional request on a pool thread: a fenced write or a read with block checksums. */
 typedef struct {
   napi_async_work work;
@@ -148,7 +182,7 @@ static void read_execute(napi_env env, void *data) {
     }
     done += (size_t)n;
   }
-  for (size_t b = 0; b < r->length / BLOCK; b++) crcs[b] = crc32c(r->data + b * BLOCK, BLOCK);
+  block_crcs(r->data, r->length / BLOCK, crcs);
   r->status = 0;
 }
 
@@ -168,7 +202,7 @@ static int read_cached(int fd, uint8_t *data, size_t length, int64_t position, u
     if (n == 0) return -2;
     done += (size_t)n;
   }
-  for (size_t b = 0; b < length / BLOCK; b++) crcs[b] = crc32c(data + b * BLOCK, BLOCK);
+  block_crcs(data, length / BLOCK, crcs);
   return 0;
 #else
   (void)fd, (void)data, (void)length, (void)position, (void)crcs;

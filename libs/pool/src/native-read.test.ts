@@ -51,6 +51,13 @@ describe('native CRC-32C and readCrcs', () => {
         }),
         { numRuns: 50 },
       );
+      // The native code checksums three blocks at a time, then the rest one by one: every
+      // count from 1 to 7 at an offset of every remainder.
+      for (let first = 0; first < 3; first++)
+        for (let count = 1; count <= 7; count++) {
+          const buf = Buffer.alloc(count * 4096);
+          expect(Array.from(await d.readWithCrcs!(buf, first * 4096))).toEqual(jsCrcs(content.subarray(first * 4096, (first + count) * 4096)));
+        }
       await expect(d.readWithCrcs!(Buffer.alloc(100), 0)).rejects.toThrow(RangeError);
     } finally {
       await d.close();
