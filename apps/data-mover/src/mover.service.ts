@@ -9,25 +9,19 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
-import { NfsService, PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
+import { IPPROTO_TCP, IPPROTO_UDP, NfsService, mountAndNfsMappings, publishPortmap, type PortmapPublication } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
 import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, isInitialized, markInitialized, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
 import { nowTimespec } from './clock';
 import { MoverStorageHost } from './storage-host';
 import { CONFIG, EXPORTS_SOURCE, LOGGER, type ExportsSource } from './tokens';
 
-const PROG_NFS = 100003;
-const PROG_MOUNT = 100005;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-
 @Injectable()
 export class MoverService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private pool?: Pool;
   private nfs?: NfsService;
   private rpc?: RpcServer;
-  private portmapServer?: RpcServer;
-  private rpcbindMappings: PortmapMapping[] = [];
+  private portmap?: PortmapPublication;
   private ready = false;
   private failed?: string;
   /** What the control plane drives (STORAGE_HOST): usable once the application has started. */
@@ -84,19 +78,21 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     await this.rpc.listenTcp(this.config.nfsPort, host);
     await this.rpc.listenUdp(this.config.nfsPort, host);
     this.logger.info({ port: this.config.nfsPort, host, exports: exports.map((e) => e.path) }, 'MOUNT v3 and NFS v3 listening (TCP and UDP)');
-    await this.startPortmapper();
+    // RFC 1833: MOUNT and NFS share the port, over TCP and UDP.
+    this.portmap = await publishPortmap({
+      port: this.config.portmapPort,
+      bindAddress: host,
+      mappings: mountAndNfsMappings(this.config.nfsPort, [IPPROTO_TCP, IPPROTO_UDP]),
+      logger: this.logger,
+      serverLogger: this.logger.child({ component: 'portmap' }),
+    });
     this.ready = true;
   }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.logger.info({ signal }, 'shutting down: finishing in-flight calls and flushing data');
     this.ready = false;
-    if (this.rpcbindMappings.length) {
-      await unregisterFromRpcbind(this.rpcbindMappings, { host: '127.0.0.1', port: this.config.portmapPort, timeoutMs: 1000 }).catch((err: unknown) =>
-        this.logger.warn({ err }, 'could not unregister from rpcbind'),
-      );
-    }
-    await this.portmapServer?.close();
+    await this.portmap?.close();
     await this.rpc?.close();
     await this.storageHost.closeAll();
     await this.pool?.close();
@@ -165,50 +161,6 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     }
     for (const fsid of this.storageHost.poolFilesystems()) {
       await this.storageHost.openFilesystem(fsid, fsid === DEFAULT_FSID ? { maxBytes } : {});
-    }
-  }
-
-  /**
-   * RFC 1833: clients find MOUNT and NFS through the portmapper. A system rpcbind on the port
-   * gets our mappings; otherwise we serve the portmapper ourselves when we can bind the port;
-   * otherwise we say so (clients then need port= and mountport=).
-   */
-  private async startPortmapper(): Promise<void> {
-    const port = this.config.portmapPort;
-    if (port === 0) {
-      this.logger.info('portmapper off (FERRY_PORTMAP_PORT=0): clients mount with port= and mountport=');
-      return;
-    }
-    const nfsPort = this.config.nfsPort;
-    const mappings: PortmapMapping[] = [];
-    for (const prot of [IPPROTO_TCP, IPPROTO_UDP]) {
-      mappings.push({ prog: PROG_NFS, vers: 3, prot, port: nfsPort });
-      for (const vers of [1, 3]) mappings.push({ prog: PROG_MOUNT, vers, prot, port: nfsPort });
-    }
-    if (await probeRpcbind({ host: '127.0.0.1', port, timeoutMs: 500 })) {
-      try {
-        await registerWithRpcbind(mappings, { host: '127.0.0.1', port, timeoutMs: 2000 });
-        this.rpcbindMappings = mappings;
-        this.logger.info({ port }, 'registered MOUNT and NFS with the system rpcbind');
-      } catch (err) {
-        this.logger.warn({ err, port }, 'a portmapper answers but refused our registration: clients need port= and mountport=');
-      }
-      return;
-    }
-    const registry = new PortmapRegistry();
-    for (const m of mappings) registry.set(m);
-    registry.set({ prog: 100000, vers: 2, prot: IPPROTO_TCP, port });
-    registry.set({ prog: 100000, vers: 2, prot: IPPROTO_UDP, port });
-    const server = new RpcServer({ programs: [createPortmapProgram(registry)], logger: this.logger.child({ component: 'portmap' }) });
-    try {
-      await server.listenTcp(port, this.config.bindAddress);
-      await server.listenUdp(port, this.config.bindAddress);
-      this.portmapServer = server;
-      this.logger.info({ port }, 'serving the portmapper');
-    } catch (err) {
-      await server.close();
-      const code = (err as NodeJS.ErrnoException).code;
-      this.logger.warn({ port, code }, 'no portmapper: the port is taken or needs root; NFS is still served, clients need port= and mountport=');
     }
   }
 }

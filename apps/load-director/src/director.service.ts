@@ -6,27 +6,20 @@
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DirectorConfig, Logger } from '@ferry/platform';
-import { RpcServer } from '@ferry/oncrpc';
-import { PortmapRegistry, createPortmapProgram, probeRpcbind, registerWithRpcbind, unregisterFromRpcbind, type PortmapMapping } from '@ferry/nfs';
+import { IPPROTO_TCP, mountAndNfsMappings, publishPortmap, type PortmapPublication } from '@ferry/nfs';
 import { RedisEventBus } from '@ferry/control';
-import { PROG_MOUNT, PROG_NFS } from './call-router';
 import { DirectorMetrics } from './director-metrics';
 import { PgRouteSource } from './pg-route-source';
 import { RelayHost } from './relay-host';
 import { StaticRouteSource, type RouteSource } from './routes';
 import { CONFIG, LOGGER } from './tokens';
 
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const PMAP_PROG = 100000;
-
 @Injectable()
 export class DirectorService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly routes: RouteSource;
   readonly relay: RelayHost;
   readonly metrics: DirectorMetrics;
-  private portmapServer?: RpcServer;
-  private rpcbindMappings: PortmapMapping[] = [];
+  private portmap?: PortmapPublication;
   private listening = false;
 
   constructor(
@@ -73,7 +66,14 @@ export class DirectorService implements OnApplicationBootstrap, BeforeApplicatio
     this.logger.info({ filesystems: table.owners.size, exports: [...table.exports.keys()], movers: table.movers.map((m) => m.key) }, 'routes loaded');
     await this.relay.listen(this.config.nfsPort, this.config.bindAddress);
     this.logger.info({ port: this.config.nfsPort, host: this.config.bindAddress, holdMs: this.config.holdMs }, 'director relaying NFS v3 and MOUNT (TCP)');
-    await this.startPortmapper();
+    // RFC 1833: MOUNT and NFS share the director's port, TCP only (the director relays no UDP).
+    this.portmap = await publishPortmap({
+      port: this.config.portmapPort,
+      bindAddress: this.config.bindAddress,
+      mappings: mountAndNfsMappings(this.config.nfsPort, [IPPROTO_TCP]),
+      logger: this.logger,
+      serverLogger: this.logger.child({ component: 'portmap' }),
+    });
     this.listening = true;
   }
 
@@ -81,55 +81,9 @@ export class DirectorService implements OnApplicationBootstrap, BeforeApplicatio
     await this.relay.refreshStats();
     this.logger.info({ signal, clients: this.relay.clientCount }, 'shutting down: finishing in-flight calls');
     this.listening = false;
-    if (this.rpcbindMappings.length) {
-      await unregisterFromRpcbind(this.rpcbindMappings, { host: '127.0.0.1', port: this.config.portmapPort, timeoutMs: 1000 }).catch((err: unknown) =>
-        this.logger.warn({ err }, 'could not unregister from rpcbind'),
-      );
-    }
-    await this.portmapServer?.close();
+    await this.portmap?.close();
     await this.relay.close();
     await this.routes.close();
     this.logger.info('stopped cleanly');
-  }
-
-  /**
-   * RFC 1833: clients find MOUNT and NFS through the portmapper; both are on the director's own
-   * port, TCP only (the director relays no UDP). A system rpcbind gets our mappings; otherwise
-   * we serve the portmapper ourselves when we can bind the port.
-   */
-  private async startPortmapper(): Promise<void> {
-    const port = this.config.portmapPort;
-    if (port === 0) {
-      this.logger.info('portmapper off (FERRY_PORTMAP_PORT=0): clients mount with port= and mountport=');
-      return;
-    }
-    const nfsPort = this.config.nfsPort;
-    const mappings: PortmapMapping[] = [{ prog: PROG_NFS, vers: 3, prot: IPPROTO_TCP, port: nfsPort }];
-    for (const vers of [1, 3]) mappings.push({ prog: PROG_MOUNT, vers, prot: IPPROTO_TCP, port: nfsPort });
-    if (await probeRpcbind({ host: '127.0.0.1', port, timeoutMs: 500 })) {
-      try {
-        await registerWithRpcbind(mappings, { host: '127.0.0.1', port, timeoutMs: 2000 });
-        this.rpcbindMappings = mappings;
-        this.logger.info({ port }, 'registered MOUNT and NFS with the system rpcbind');
-      } catch (err) {
-        this.logger.warn({ err, port }, 'a portmapper answers but refused our registration: clients need port= and mountport=');
-      }
-      return;
-    }
-    const registry = new PortmapRegistry();
-    for (const m of mappings) registry.set(m);
-    registry.set({ prog: PMAP_PROG, vers: 2, prot: IPPROTO_TCP, port });
-    registry.set({ prog: PMAP_PROG, vers: 2, prot: IPPROTO_UDP, port });
-    const server = new RpcServer({ programs: [createPortmapProgram(registry)], logger: this.logger.child({ component: 'portmap' }) });
-    try {
-      await server.listenTcp(port, this.config.bindAddress);
-      await server.listenUdp(port, this.config.bindAddress);
-      this.portmapServer = server;
-      this.logger.info({ port }, 'serving the portmapper');
-    } catch (err) {
-      await server.close();
-      const code = (err as NodeJS.ErrnoException).code;
-      this.logger.warn({ port, code }, 'no portmapper: the port is taken or needs root; clients need port= and mountport=');
-    }
   }
 }

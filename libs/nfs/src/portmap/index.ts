@@ -10,3 +10,4 @@ export {
   unregisterFromRpcbind,
   type RpcbindOptions,
 } from './rpcbind';
+export { mountAndNfsMappings, publishPortmap, type PortmapPublication, type PublishOptions } from './publish';
