@@ -5,6 +5,8 @@
  * table to bench/results/.
  *
  * Usage (after `npm run build`): node dist/bench/nfs-compare.js [--quick] [--runs N]
+ * The mover inherits the environment, so Ferry's settings apply to it: for example
+ * `FERRY_BUSY_POLL_US=100 npm run bench` measures it with busy polling (docs/benchmarks.md).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';

@@ -1,7 +1,8 @@
 /**
  * Goal: the cluster admin-api's scrub and fsck go to the filesystem's owner and pass its report
  * on, and are refused with a clear 503 when they cannot be asked (no event bus) or the answer is
- * not a report; GET /filesystems shows the usage the owner reported, with its age, only while that
+ * not a report; pool figures re-read the slice headers at most once per interval, however many
+ * callers ask, and a failed re-read is not kept; GET /filesystems shows the usage the owner reported, with its age, only while that
  * owner serves it, and blank otherwise. Method: ClusterStorageHost with a MaintenanceClient on the
  * in-process bus and a stand-in owner that answers the requests; for usage, the admin API (the
  * test harness) on the real PostgreSQL with leases and reports written by LeaseStore.
@@ -55,6 +56,49 @@ describe('ClusterStorageHost scrub and fsck', () => {
     expect((err as ControlError).message).toMatch(/needs REDIS_URL/);
     await expect(host.fsck(5n, () => undefined, new AbortController().signal)).rejects.toThrow(/needs REDIS_URL/);
     await expect(host.addDevice('/x', 1)).rejects.toThrow(/not supported/);
+  });
+});
+
+describe('ClusterStorageHost pool figures', () => {
+  // A pool double that counts re-reads; each waits for the test to let it finish (or fail).
+  function countingPool() {
+    const runs: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+    const pool = { refresh: () => new Promise<void>((resolve, reject) => runs.push({ resolve, reject })) } as unknown as Pool;
+    return { pool, runs };
+  }
+  const info = { poolId: 'p', sliceBytes: 1, totalSlices: 4, freeSlices: 2, devices: [] };
+  const mover = { poolInfo: async () => info } as unknown as MoverStorageHost;
+
+  it('re-reads the slice headers at most once per interval, shared by every caller meanwhile', async () => {
+    const { pool, runs } = countingPool();
+    let now = 1_000;
+    const host = new ClusterStorageHost({ host: mover, pool, db: { query: async () => [] }, poolRefreshMs: 2000, clock: () => now });
+    const first = Array.from({ length: 10 }, () => host.poolInfo());
+    expect(runs).toHaveLength(1); // ten concurrent callers, one re-read
+    runs[0]!.resolve();
+    expect(await Promise.all(first)).toEqual(Array(10).fill(info));
+    now += 1999;
+    expect(await host.poolInfo()).toEqual(info);
+    expect(runs).toHaveLength(1); // within the interval: the last re-read stands
+    now += 1;
+    const later = host.poolInfo();
+    expect(runs).toHaveLength(2);
+    runs[1]!.resolve();
+    expect(await later).toEqual(info);
+  });
+
+  it('keeps no failed re-read: its callers get the error and the next call tries again', async () => {
+    const { pool, runs } = countingPool();
+    const host = new ClusterStorageHost({ host: mover, pool, db: { query: async () => [] }, clock: () => 5_000 });
+    const a = host.poolInfo();
+    const b = host.poolInfo();
+    runs[0]!.reject(new Error('device gone'));
+    await expect(a).rejects.toThrow('device gone');
+    await expect(b).rejects.toThrow('device gone');
+    const c = host.poolInfo();
+    expect(runs).toHaveLength(2);
+    runs[1]!.resolve();
+    expect(await c).toEqual(info);
   });
 });
 

@@ -44,13 +44,35 @@ export interface ClusterStorageHostOptions {
   releaseTimeoutMs?: number;
   /** Asks owners for scrub and fsck (needs the Redis event bus; without it both answer 503). */
   maintenance?: MaintenanceClient;
+  /**
+   * Pool figures (GET /pools, /status) are re-read from the slice headers at most this often
+   * (default 2000 ms); calls in between, and calls while a re-read runs, share the last one.
+   * A re-read scans every slice header under the pool's cross-process lock, which movers need
+   * to grow a filesystem: a dashboard polling the API must not hold it over and over.
+   */
+  poolRefreshMs?: number;
+  /** Milliseconds now (tests). */
+  clock?: () => number;
 }
 
 export class ClusterStorageHost implements StorageHost {
+  /** The last re-read of the pool: when it started and its outcome (a failed one is not kept). */
+  private refreshed?: { atMs: number; done: Promise<void> };
+
   constructor(private readonly opts: ClusterStorageHostOptions) {}
 
   async poolInfo(): Promise<PoolInfo> {
-    await this.opts.pool.refresh();
+    const now = (this.opts.clock ?? Date.now)();
+    const last = this.refreshed;
+    if (last === undefined || now - last.atMs >= (this.opts.poolRefreshMs ?? 2000)) {
+      const done = this.opts.pool.refresh();
+      const mine = { atMs: now, done };
+      this.refreshed = mine;
+      done.catch(() => {
+        if (this.refreshed === mine) this.refreshed = undefined;
+      });
+    }
+    await this.refreshed!.done;
     return this.opts.host.poolInfo();
   }
 
