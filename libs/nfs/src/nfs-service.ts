@@ -298,7 +298,11 @@ export class NfsService {
     this.drcs.delete(fsid);
   }
 
-  /** The cache of the filesystem a call's first handle names (unverified here: prepare checks). */
+  /**
+   * The cache of the filesystem a call's first handle names. The handle is verified here (a forged
+   * one must not put entries into a filesystem's cache): its MAC is computed once and the handle
+   * remembered, so prepare's decode of the same bytes is a cache hit.
+   */
   private drcFor(handle: Buffer | undefined): DuplicateRequestCache {
     if (handle === undefined) return this.drcOther;
     const d = this.codec.decode(handle);
