@@ -5,6 +5,9 @@
  * socket chunks into one buffer; at relay rates those allocations were most of the director's
  * garbage collection).
  *
+ * The received chunks and the record marks come from libs/oncrpc's ChunkQueue, as for the
+ * RecordReader; what differs is what a record becomes.
+ *
  * Invariants:
  * - Bytes are consumed in stream order; the pieces of a record, concatenated, are exactly its
  *   fragments' bodies, however the stream was split into chunks (record-pieces.test.ts).
@@ -16,17 +19,13 @@
  *   make a piece per byte), and a view keeps at most its chunk (64 KiB) alive for at least a
  *   quarter of it: what a peer makes us retain stays within 4x what we count.
  */
-import { FRAGMENT_LENGTH_MASK, LAST_FRAGMENT_BIT, RECORD_MARK_BYTES, RecordTooLargeError } from '@ferry/oncrpc';
+import { ChunkQueue, FRAGMENT_LENGTH_MASK, LAST_FRAGMENT_BIT, RecordTooLargeError } from '@ferry/oncrpc';
 
 export const MIN_VIEW_BYTES = 16 * 1024;
 const STAGING_BYTES = 16 * 1024;
 
 export class RecordPieces {
-  private readonly queue: Buffer[] = [];
-  private queueHead = 0;
-  private headOffset = 0;
-  private readonly mark = Buffer.alloc(RECORD_MARK_BYTES);
-  private markFill = 0;
+  private readonly chunks = new ChunkQueue();
   /** Body bytes left in the current fragment (-1: between fragments). */
   private fragmentLeft = -1;
   private fragmentLast = false;
@@ -43,7 +42,7 @@ export class RecordPieces {
   }
 
   push(chunk: Buffer): void {
-    if (chunk.length > 0) this.queue.push(chunk);
+    this.chunks.push(chunk);
   }
 
   /**
@@ -53,23 +52,29 @@ export class RecordPieces {
   next(): Buffer[] | undefined {
     if (this.poisoned) throw this.poisoned;
     for (;;) {
-      if (this.fragmentLeft < 0 && !this.readMark()) return undefined;
+      if (this.fragmentLeft < 0) {
+        const mark = this.chunks.readMark();
+        if (mark < 0) return undefined;
+        this.startFragment(mark);
+      }
       // The common case: a whole one-fragment record inside the head chunk, one view.
       if (this.fragmentLast && this.recordLength === 0 && this.stagingFill === 0) {
-        const chunk = this.headChunk();
-        if (chunk !== undefined && chunk.length - this.headOffset >= this.fragmentLeft) {
-          const view = chunk.subarray(this.headOffset, this.headOffset + this.fragmentLeft);
-          this.consume(this.fragmentLeft);
+        const chunk = this.chunks.head();
+        const at = this.chunks.offset;
+        if (chunk !== undefined && chunk.length - at >= this.fragmentLeft) {
+          const view = chunk.subarray(at, at + this.fragmentLeft);
+          this.chunks.consume(this.fragmentLeft);
           this.fragmentLeft = -1;
           this.length = view.length;
           return [view];
         }
       }
       while (this.fragmentLeft > 0) {
-        const chunk = this.headChunk();
+        const chunk = this.chunks.head();
         if (chunk === undefined) return undefined;
-        const n = Math.min(this.fragmentLeft, chunk.length - this.headOffset);
-        const part = chunk.subarray(this.headOffset, this.headOffset + n);
+        const at = this.chunks.offset;
+        const n = Math.min(this.fragmentLeft, chunk.length - at);
+        const part = chunk.subarray(at, at + n);
         if (n >= MIN_VIEW_BYTES) {
           this.flushStaging();
           this.pieces.push(part);
@@ -78,7 +83,7 @@ export class RecordPieces {
         }
         this.recordLength += n;
         this.fragmentLeft -= n;
-        this.consume(n);
+        this.chunks.consume(n);
       }
       this.fragmentLeft = -1;
       if (this.fragmentLast) {
@@ -90,24 +95,6 @@ export class RecordPieces {
         return out;
       }
     }
-  }
-
-  private readMark(): boolean {
-    while (this.markFill < RECORD_MARK_BYTES) {
-      const chunk = this.headChunk();
-      if (chunk === undefined) return false;
-      if (this.markFill === 0 && chunk.length - this.headOffset >= RECORD_MARK_BYTES) {
-        const m = chunk.readUInt32BE(this.headOffset);
-        this.consume(RECORD_MARK_BYTES);
-        this.startFragment(m);
-        return true;
-      }
-      this.mark[this.markFill++] = chunk[this.headOffset]!;
-      this.consume(1);
-    }
-    this.markFill = 0;
-    this.startFragment(this.mark.readUInt32BE(0));
-    return true;
   }
 
   private startFragment(mark: number): void {
@@ -142,27 +129,7 @@ export class RecordPieces {
     this.staging = undefined;
     this.stagingFill = 0;
   }
-
-  private headChunk(): Buffer | undefined {
-    return this.queueHead < this.queue.length ? this.queue[this.queueHead] : undefined;
-  }
-
-  private consume(n: number): void {
-    this.headOffset += n;
-    const chunk = this.queue[this.queueHead]!;
-    if (this.headOffset === chunk.length) {
-      this.queue[this.queueHead] = EMPTY;
-      this.queueHead++;
-      this.headOffset = 0;
-      if (this.queueHead === this.queue.length) {
-        this.queue.length = 0;
-        this.queueHead = 0;
-      }
-    }
-  }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /** The first `max` bytes of a record (or all of it) in one buffer: a view when possible. */
 export function recordHead(pieces: readonly Buffer[], length: number, max: number): Buffer {

@@ -34,6 +34,7 @@ export {
   type ProxyPreambleResult,
 } from './proxy-v2';
 export { RecordReader, RecordTooLargeError } from './record-reader';
+export { ChunkQueue } from './chunk-queue';
 export { beginRecord, endRecord, endRecordPieces, frameRecord } from './record-writer';
 export { type ReplyPieces, RpcReplyWriter, SPLICE_MIN_BYTES, writeOpaqueSpliced } from './reply-writer';
 export { RpcDispatcher, NOOP_LOGGER, HRTIME_CLOCK, type Clock, type DispatchResult, type RpcLogger } from './dispatcher';

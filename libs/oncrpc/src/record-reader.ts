@@ -2,9 +2,9 @@
  * TCP record marking, receiving side (RFC 5531 §11).
  *
  * Invariants:
- * - Bytes are consumed strictly in stream order; `queue` holds chunks not yet looked at (the
- *   head from `headOffset`), `header` a record mark cut across chunks, `fragment` a fragment
- *   body cut across chunks, `assembly` the earlier fragments of a multi-fragment record.
+ * - Bytes are consumed strictly in stream order; `chunks` (ChunkQueue) holds what was received
+ *   and not yet looked at and a record mark cut across chunks, `fragment` a fragment body cut
+ *   across chunks, `assembly` the earlier fragments of a multi-fragment record.
  * - No record and no fragment grows past `maxRecordBytes`: a mark is checked before any byte
  *   of its fragment is stored, so a peer controls at most maxRecordBytes of memory here plus
  *   the chunks it has sent that `next()` has not yet been asked to parse.
@@ -17,7 +17,8 @@
  * - After RecordTooLargeError the reader is poisoned: the stream position is lost, so the only
  *   safe thing left is to close the connection.
  */
-import { FRAGMENT_LENGTH_MASK, LAST_FRAGMENT_BIT, RECORD_MARK_BYTES } from './constants';
+import { ChunkQueue } from './chunk-queue';
+import { FRAGMENT_LENGTH_MASK, LAST_FRAGMENT_BIT } from './constants';
 
 export class RecordTooLargeError extends Error {
   constructor(
@@ -30,14 +31,7 @@ export class RecordTooLargeError extends Error {
 }
 
 export class RecordReader {
-  private readonly queue: Buffer[] = [];
-  private queueHead = 0;
-  private headOffset = 0;
-  private queuedBytes = 0;
-
-  /** A record mark split across chunks. */
-  private readonly header = Buffer.alloc(RECORD_MARK_BYTES);
-  private headerFill = 0;
+  private readonly chunks = new ChunkQueue();
 
   /** The fragment being read: its length and whether it ends the record (-1: between fragments). */
   private fragmentLength = -1;
@@ -58,12 +52,12 @@ export class RecordReader {
 
   /** Bytes received and not yet parsed (excludes partial records already copied aside). */
   get bufferedBytes(): number {
-    return this.queuedBytes;
+    return this.chunks.bytes;
   }
 
   /** Bytes held for the record being reassembled. */
   get partialRecordBytes(): number {
-    return this.assemblyLength + this.fragmentFill + this.headerFill;
+    return this.assemblyLength + this.fragmentFill + this.chunks.partialMarkBytes;
   }
 
   /** Bytes allocated for the record being reassembled (capacity, not fill). */
@@ -72,9 +66,7 @@ export class RecordReader {
   }
 
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.queue.push(chunk);
-    this.queuedBytes += chunk.length;
+    this.chunks.push(chunk);
   }
 
   /**
@@ -85,7 +77,9 @@ export class RecordReader {
     if (this.poisoned) throw this.poisoned;
     for (;;) {
       if (this.fragmentLength < 0) {
-        if (!this.readHeader()) return undefined;
+        const mark = this.chunks.readMark();
+        if (mark < 0) return undefined;
+        this.startFragment(mark);
         continue;
       }
       const body = this.readFragmentBody();
@@ -101,26 +95,6 @@ export class RecordReader {
         return record;
       }
     }
-  }
-
-  /** Reads a record mark; false when it is not all here yet. */
-  private readHeader(): boolean {
-    while (this.headerFill < RECORD_MARK_BYTES) {
-      const chunk = this.headChunk();
-      if (chunk === undefined) return false;
-      // Fast path: a whole mark inside the head chunk.
-      if (this.headerFill === 0 && chunk.length - this.headOffset >= RECORD_MARK_BYTES) {
-        const mark = chunk.readUInt32BE(this.headOffset);
-        this.consume(RECORD_MARK_BYTES);
-        this.startFragment(mark);
-        return true;
-      }
-      this.header[this.headerFill++] = chunk[this.headOffset]!;
-      this.consume(1);
-    }
-    this.headerFill = 0;
-    this.startFragment(this.header.readUInt32BE(0));
-    return true;
   }
 
   private startFragment(mark: number): void {
@@ -142,13 +116,13 @@ export class RecordReader {
     const length = this.fragmentLength;
     if (this.fragment === undefined) {
       if (length === 0) return EMPTY;
-      const chunk = this.headChunk();
+      const chunk = this.chunks.head();
       if (chunk === undefined) return undefined;
-      if (chunk.length - this.headOffset >= length) {
+      const at = this.chunks.offset;
+      if (chunk.length - at >= length) {
         // The common case: the whole fragment is in one chunk; hand out a view.
-        const view = chunk.subarray(this.headOffset, this.headOffset + length);
-        this.consume(length);
-        return view;
+        this.chunks.consume(length);
+        return chunk.subarray(at, at + length);
       }
       // One allocation of the announced length (at most maxRecordBytes, checked in
       // startFragment): every byte is then copied exactly once.
@@ -156,12 +130,13 @@ export class RecordReader {
     }
     const target = this.fragment;
     while (this.fragmentFill < length) {
-      const chunk = this.headChunk();
+      const chunk = this.chunks.head();
       if (chunk === undefined) return undefined;
-      const n = Math.min(length - this.fragmentFill, chunk.length - this.headOffset);
-      chunk.copy(target, this.fragmentFill, this.headOffset, this.headOffset + n);
+      const at = this.chunks.offset;
+      const n = Math.min(length - this.fragmentFill, chunk.length - at);
+      chunk.copy(target, this.fragmentFill, at, at + n);
       this.fragmentFill += n;
-      this.consume(n);
+      this.chunks.consume(n);
     }
     this.fragment = undefined;
     this.fragmentFill = 0;
@@ -180,25 +155,6 @@ export class RecordReader {
     }
     body.copy(this.assembly, this.assemblyLength);
     this.assemblyLength = needed;
-  }
-
-  private headChunk(): Buffer | undefined {
-    return this.queueHead < this.queue.length ? this.queue[this.queueHead] : undefined;
-  }
-
-  private consume(n: number): void {
-    this.headOffset += n;
-    this.queuedBytes -= n;
-    const chunk = this.queue[this.queueHead]!;
-    if (this.headOffset === chunk.length) {
-      this.queue[this.queueHead] = EMPTY; // drop the reference so the chunk can be collected
-      this.queueHead++;
-      this.headOffset = 0;
-      if (this.queueHead === this.queue.length) {
-        this.queue.length = 0;
-        this.queueHead = 0;
-      }
-    }
   }
 }
 
