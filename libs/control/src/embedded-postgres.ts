@@ -62,7 +62,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: true,
+    // Only root needs (and may create) the postgres user: another user runs the server as
+    // itself (the image runs as `node`, where groupadd is refused and was fatal).
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     onLog: (message: string) => logger.debug?.({ component: 'postgres' }, message.trimEnd()),
