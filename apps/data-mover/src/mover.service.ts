@@ -5,15 +5,13 @@
  * exits (SIGTERM loses nothing a client was told is written, and nothing UNSTABLE either).
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { MoverMetrics, type Logger, type MoverConfig } from '@ferry/platform';
 import { RpcServer, type RpcObserver } from '@ferry/oncrpc';
 import { IPPROTO_TCP, IPPROTO_UDP, NfsService, mountAndNfsMappings, publishPortmap, type PortmapPublication } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
 import { DEFAULT_FSID, defaultPoolBytes, ensureDataDir, isInitialized, markInitialized, loadExports, loadHandleKey, lockDataDir, poolDevicePath, unlockDataDir } from './embedded-store';
-import { nowTimespec } from './clock';
-import { MoverStorageHost } from './storage-host';
+import { MoverStorageHost, moverStorageHost } from './storage-host';
 import { CONFIG, EXPORTS_SOURCE, LOGGER, type ExportsSource } from './tokens';
 
 @Injectable()
@@ -33,15 +31,7 @@ export class MoverService implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(EXPORTS_SOURCE) private readonly exportsSource: ExportsSource,
     private readonly metrics: MoverMetrics,
   ) {
-    this.storageHost = new MoverStorageHost({
-      logger: this.logger.child({ component: 'storage' }),
-      clock: nowTimespec,
-      random: (n) => randomBytes(n),
-      writeBufferBytes: this.config.writeBufferBytes,
-      readBufferBytes: this.config.readBufferBytes,
-      scrubBytesPerSecond: this.config.scrubBytesPerSecond,
-      onReadahead: (outcome) => this.metrics.readahead.inc({ outcome }),
-    });
+    this.storageHost = moverStorageHost(this.config, this.logger, this.metrics);
   }
 
   isReady(): boolean {

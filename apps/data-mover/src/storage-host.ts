@@ -34,6 +34,9 @@ import {
   verifyVolume,
 } from '@ferry/fs';
 import type { NfsService } from '@ferry/nfs';
+import type { Logger, MoverConfig, MoverMetrics } from '@ferry/platform';
+import { randomBytes } from 'node:crypto';
+import { nowTimespec } from './clock';
 import type { Pool, Space } from '@ferry/pool';
 
 /** Superblock copies A and B: the space's first two 4 KiB blocks (FORMAT-meta.md). */
@@ -435,4 +438,17 @@ async function superblockState(space: Space, fsid: bigint): Promise<'ours' | 'bl
  * one durable transaction: present means formatted. */
 async function isEngineFormatted(volume: MetaVolume): Promise<boolean> {
   return (await volume.get(Buffer.from([0x00]))) !== undefined;
+}
+
+/** The storage host of a mover process, with the settings and metrics of its configuration. */
+export function moverStorageHost(config: MoverConfig, logger: Logger, metrics: MoverMetrics): MoverStorageHost {
+  return new MoverStorageHost({
+    logger: logger.child({ component: 'storage' }),
+    clock: nowTimespec,
+    random: (n) => randomBytes(n),
+    writeBufferBytes: config.writeBufferBytes,
+    readBufferBytes: config.readBufferBytes,
+    scrubBytesPerSecond: config.scrubBytesPerSecond,
+    onReadahead: (outcome) => metrics.readahead.inc({ outcome }),
+  });
 }

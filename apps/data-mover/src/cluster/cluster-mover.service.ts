@@ -10,7 +10,6 @@
  * What is not here: the portmapper (clients reach movers only through directors, which serve it).
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import {
   ControlError,
@@ -32,8 +31,7 @@ import { RpcServer } from '@ferry/oncrpc';
 import { NfsService } from '@ferry/nfs';
 import { Pool } from '@ferry/pool';
 import type { DataSource } from 'typeorm';
-import { nowTimespec } from '../clock';
-import { MoverStorageHost } from '../storage-host';
+import { MoverStorageHost, moverStorageHost } from '../storage-host';
 import { CONFIG, LOGGER, type MoverStatus } from '../tokens';
 import type { ClusterMoverConfig } from './cluster-config';
 import { Ownership } from './ownership';
@@ -68,15 +66,7 @@ export class ClusterMoverService implements MoverStatus, OnApplicationBootstrap,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: MoverMetrics,
   ) {
-    this.storageHost = new MoverStorageHost({
-      logger: this.logger.child({ component: 'storage' }),
-      clock: nowTimespec,
-      random: (n) => randomBytes(n),
-      writeBufferBytes: this.config.writeBufferBytes,
-      readBufferBytes: this.config.readBufferBytes,
-      scrubBytesPerSecond: this.config.scrubBytesPerSecond,
-      onReadahead: (outcome) => this.metrics.readahead.inc({ outcome }),
-    });
+    this.storageHost = moverStorageHost(this.config, this.logger, this.metrics);
   }
 
   isReady(): boolean {
