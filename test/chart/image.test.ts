@@ -8,7 +8,7 @@
 // no compose plugin and no registry access for the cluster's PostgreSQL and Redis images, so
 // `docker compose` cannot run here (the image itself is built and run by
 // test/e2e/docker-image.test.ts; docs/deployment.md).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { createTestDatabase, type TestDatabase } from '../../libs/control/src/te
 import { MoverProcess } from '../support/mover-process';
 import { CLI_MAIN, DIST, FERRY_MAIN, REPO } from '../support/paths';
 import { freePort } from '../support/ports';
+import { runAsync } from '../support/run';
 
 const ENTRYPOINT = join(REPO, 'docker/entrypoint.sh');
 const TOKEN_PATTERN = /^ferry_[A-Za-z0-9_-]{43}$/;
@@ -26,19 +27,6 @@ interface Result {
   status: number;
   out: string;
   err: string;
-}
-
-/** Runs a command to its end without blocking the event loop (the embedded start answers meanwhile). */
-function runAsync(cmd: string, args: string[], env: Record<string, string>): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ status: code ?? -1, out, err }));
-  });
 }
 
 function runSync(cmd: string, args: string[], env: Record<string, string> = {}): Result {

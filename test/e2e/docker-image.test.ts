@@ -8,7 +8,7 @@
 // Debian): docker/test-node-base.sh builds a stand-in from Debian packages and this machine's
 // Node 20, unless FERRY_TEST_NODE_IMAGE names one. FERRY_DOCKER chooses the docker client (one
 // that builds with BuildKit).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,30 +16,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/paths';
 import { freePort } from '../support/ports';
+import { runAsync, type RunResult } from '../support/run';
 
 const DOCKER = process.env.FERRY_DOCKER ?? 'docker';
 const tag = `ferry-test/ferry:${randomBytes(4).toString('hex')}`;
 const name = `ferry-image-test-${randomBytes(4).toString('hex')}`;
 const volume = `${name}-data`;
 
-interface Result {
-  status: number;
-  out: string;
-  err: string;
-}
-
-/** Runs a command to its end without blocking the event loop. */
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ status: code ?? -1, out, err }));
-  });
-}
+/** Runs a command from the repository root to its end (see runAsync). */
+const run = (cmd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> => runAsync(cmd, args, env, REPO);
 
 async function docker(...args: string[]): Promise<string> {
   const r = await run(DOCKER, args, { DOCKER_BUILDKIT: '1' });
