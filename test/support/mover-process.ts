@@ -5,7 +5,7 @@
  * made itself is removed after the test file by the e2e setup (FERRY_KEEP_POOL=1 keeps it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MOVER_MAIN } from './paths';
@@ -18,6 +18,8 @@ export interface MoverOptions {
   env?: Record<string, string>;
   /** The program: the bare data mover (default) or the embedded start (FERRY_MAIN). */
   entry?: string;
+  /** Run as this user and group (a root test run trying an ordinary user); the data directory is given to it. */
+  user?: { uid: number; gid: number };
 }
 
 /** Data directories made here, removed by removeMadeDataDirs (test/support/e2e-setup.ts runs it after each e2e file). */
@@ -48,6 +50,7 @@ export class MoverProcess {
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
     if (opts.dataDir === undefined) madeDirs.add(dataDir);
     mkdirSync(dataDir, { recursive: true });
+    if (opts.user) chownSync(dataDir, opts.user.uid, opts.user.gid);
     const m = new MoverProcess(dataDir, opts);
     m.nfsPort = opts.nfsPort ?? (await freePort());
     m.httpPort = opts.httpPort ?? (await freePort());
@@ -80,6 +83,7 @@ export class MoverProcess {
         ...this.opts.env,
       },
       stdio: ['ignore', log, log],
+      ...(this.opts.user ? { uid: this.opts.user.uid, gid: this.opts.user.gid } : {}),
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
