@@ -4,10 +4,9 @@
 // through the real admin API, and docker/compose.yaml describes the documented cluster.
 // Method: the scripts run for real against the built tree (FERRY_DIST) and, for mover-drain, the
 // embedded start on a fresh database of the machine's PostgreSQL; the compose file is parsed
-// (js-yaml, with compose's ${VAR:-default} interpolation) and its wiring checked: this machine has
-// no compose plugin and no registry access for the cluster's PostgreSQL and Redis images, so
-// `docker compose` cannot run here (the image itself is built and run by
-// test/e2e/docker-image.test.ts; docs/deployment.md).
+// (js-yaml, with compose's ${VAR:-default} interpolation) and its wiring checked here, without a
+// Docker daemon; the image and the cluster themselves are built and run by
+// test/e2e/docker-image.test.ts and test/e2e/compose.test.ts (docs/deployment.md).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
