@@ -5,21 +5,21 @@
 // reads back a file through the director's published port.
 // Method: a real Docker daemon (.ci/run starts one) and compose (`docker compose`, else Debian's
 // docker-compose 1.x, which predates the file's top-level `name:` and gets -p instead); the
-// image built from docker/Dockerfile; the host's built CLI and libnfs's nfs-cp. This machine
-// reaches no container registry, so PostgreSQL and Redis are stand-ins built from Debian packages
-// (docker/test-stand-ins) unless FERRY_TEST_POSTGRES_IMAGE and FERRY_TEST_REDIS_IMAGE name real
-// ones; the Node base likewise (docker/test-node-base.sh, or FERRY_TEST_NODE_IMAGE).
+// image built from docker/Dockerfile (test/support/docker.ts); the host's built CLI and libnfs's
+// nfs-cp. This machine reaches no container registry, so PostgreSQL and Redis are stand-ins built
+// from Debian packages (docker/test-stand-ins) unless FERRY_TEST_POSTGRES_IMAGE and
+// FERRY_TEST_REDIS_IMAGE name real ones.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFerryImage, DOCKER, must as mustIn, nodeBaseImage, requireDockerDaemon } from '../support/docker';
 import { CLI_MAIN, REPO } from '../support/paths';
 import { freePort } from '../support/ports';
 import { runAsync, type RunResult } from '../support/run';
 
-const DOCKER = process.env.FERRY_DOCKER ?? 'docker';
 const id = randomBytes(4).toString('hex');
 const project = `ferrycompose${id}`;
 const images = { ferry: `ferry-test/ferry:compose-${id}`, postgres: `ferry-test/postgres:16-${id}`, redis: `ferry-test/redis:7-${id}` };
@@ -30,11 +30,8 @@ let compose: string[] = [];
 const run = (cmd: string, args: string[], extra: Record<string, string> = {}): Promise<RunResult> =>
   runAsync(cmd, args, { DOCKER_BUILDKIT: '1', ...env, ...extra }, REPO);
 
-async function must(cmd: string, args: string[], extra: Record<string, string> = {}): Promise<string> {
-  const r = await run(cmd, args, extra);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.err || r.out).slice(-3000)}`);
-  return r.out.trim();
-}
+/** `must` (test/support/docker.ts) with this test's compose settings in the environment. */
+const must = (cmd: string, args: string[], extra: Record<string, string> = {}): Promise<string> => mustIn(cmd, args, { DOCKER_BUILDKIT: '1', ...env, ...extra });
 
 const dc = (...args: string[]): Promise<string> => must(compose[0]!, [...compose.slice(1), ...args]);
 
@@ -49,11 +46,10 @@ function composeCommand(): string[] {
 }
 
 beforeAll(async () => {
-  const info = spawnSync(DOCKER, ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
-  if (info.status !== 0) throw new Error(`no Docker daemon answers (${DOCKER} info: ${info.stderr.trim()}); .ci/run starts one`);
+  requireDockerDaemon();
   compose = composeCommand();
-  const base = process.env.FERRY_TEST_NODE_IMAGE ?? (await must('bash', [join(REPO, 'docker/test-node-base.sh')], { DOCKER })).split('\n').pop()!;
-  await must(DOCKER, ['build', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-f', 'docker/Dockerfile', '-t', images.ferry, '.']);
+  const base = await nodeBaseImage();
+  await buildFerryImage(images.ferry, base);
   const standIns = join(REPO, 'docker/test-stand-ins');
   const postgres = process.env.FERRY_TEST_POSTGRES_IMAGE ?? images.postgres;
   const redis = process.env.FERRY_TEST_REDIS_IMAGE ?? images.redis;

@@ -4,33 +4,23 @@
 // survives a restart of the container on its volume, and the CLI runs from the same image.
 // Method: a real Docker daemon (.ci/run starts one), `docker build` of the repository with
 // BuildKit, the container on the host's network on free high ports, libnfs's nfs-cp as the
-// client. The base image node:20-bookworm-slim cannot be pulled here (no registry but npm and
-// Debian): docker/test-node-base.sh builds a stand-in from Debian packages and this machine's
-// Node 20, unless FERRY_TEST_NODE_IMAGE names one. FERRY_DOCKER chooses the docker client (one
-// that builds with BuildKit).
-import { spawnSync } from 'node:child_process';
+// client. The image's base and the docker client: test/support/docker.ts.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFerryImage, docker, DOCKER, nodeBaseImage, requireDockerDaemon } from '../support/docker';
 import { REPO } from '../support/paths';
 import { freePort } from '../support/ports';
 import { runAsync, type RunResult } from '../support/run';
 
-const DOCKER = process.env.FERRY_DOCKER ?? 'docker';
 const tag = `ferry-test/ferry:${randomBytes(4).toString('hex')}`;
 const name = `ferry-image-test-${randomBytes(4).toString('hex')}`;
 const volume = `${name}-data`;
 
 /** Runs a command from the repository root to its end (see runAsync). */
 const run = (cmd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> => runAsync(cmd, args, env, REPO);
-
-async function docker(...args: string[]): Promise<string> {
-  const r = await run(DOCKER, args, { DOCKER_BUILDKIT: '1' });
-  if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed (${r.status}): ${(r.err || r.out).slice(-3000)}`);
-  return r.out.trim();
-}
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -62,15 +52,8 @@ async function ready(): Promise<void> {
 }
 
 beforeAll(async () => {
-  const info = spawnSync(DOCKER, ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
-  if (info.status !== 0) throw new Error(`no Docker daemon answers (${DOCKER} info: ${info.stderr.trim()}); .ci/run starts one`);
-  let base = process.env.FERRY_TEST_NODE_IMAGE;
-  if (!base) {
-    const b = await run('bash', [join(REPO, 'docker/test-node-base.sh')], { DOCKER });
-    if (b.status !== 0) throw new Error(`docker/test-node-base.sh failed: ${b.err.slice(-2000)}`);
-    base = b.out.trim().split('\n').pop()!;
-  }
-  await docker('build', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-f', 'docker/Dockerfile', '-t', tag, '.');
+  requireDockerDaemon();
+  await buildFerryImage(tag, await nodeBaseImage());
   nfsPort = await freePort();
   do httpPort = await freePort();
   while (httpPort === nfsPort);
