@@ -96,7 +96,7 @@ export class RpcReplyWriter extends XdrWriter {
   releaser(): (() => void) | undefined {
     const releases: Array<() => void> = [];
     for (const s of this.splices) if (s.release !== undefined) releases.push(s.release);
-    if (releases.length === 0) return undefined;
+    if (releases.length <= 1) return releases[0]; // the usual READ: its own release, no wrapper
     return () => {
       for (const r of releases) r();
     };
